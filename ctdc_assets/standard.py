@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict
 
 STANDARD_FILE = Path(__file__).with_name("standard.yaml")
 
-VariableType = Literal["year", "category", "age_band", "country", "flag", "list", "text", "timestamp"]
+VariableType = Literal[
+    "year", "category", "age_band", "country", "flag", "list", "text", "timestamp"
+]
 Role = Literal["quasi_identifier", "sensitive", "internal"]
 
 _DUCKDB_TYPES: dict[str, str] = {
@@ -125,10 +127,14 @@ class Standard(BaseModel):
         if var.type == "flag":
             return {"0", "1", self.missing_code}
         if var.type == "country":
-            return country_codes() | set(self.extra_country_codes) | {
-                self.unknown_country,
-                self.missing_code,
-            }
+            return (
+                country_codes()
+                | set(self.extra_country_codes)
+                | {
+                    self.unknown_country,
+                    self.missing_code,
+                }
+            )
         if var.type == "year":
             low, high = var.valid_range or (1900, 2100)
             return {str(y) for y in range(low, high + 1)} | {self.missing_code}

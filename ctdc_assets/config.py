@@ -1,0 +1,86 @@
+"""Where things live, read from the environment once.
+
+Every path a user may want to move has an environment variable; the defaults keep
+everything inside the repository's `data/` folder so a fresh clone just works.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths and secrets of one deployment."""
+
+    data_dir: Path
+    crosswalks_dir: Path
+    expectations_dir: Path
+    policy_file: Path
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ.get
+        return cls(
+            data_dir=Path(env("CTDC_DATA_DIR", PROJECT_ROOT / "data")).resolve(),
+            crosswalks_dir=Path(env("CTDC_CROSSWALKS_DIR", PROJECT_ROOT / "crosswalks")).resolve(),
+            expectations_dir=Path(
+                env("CTDC_EXPECTATIONS_DIR", PROJECT_ROOT / "expectations")
+            ).resolve(),
+            policy_file=Path(env("CTDC_POLICY", PROJECT_ROOT / "release_policy.yaml")).resolve(),
+        )
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def releases_dir(self) -> Path:
+        return self.data_dir / "releases"
+
+    @property
+    def warehouse_file(self) -> Path:
+        return Path(os.environ.get("CTDC_WAREHOUSE", self.data_dir / "warehouse.duckdb"))
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(os.environ.get("DAGSTER_HOME", self.data_dir / "dagster_home"))
+
+    def pseudonym_key(self) -> bytes:
+        """The key of the pseudonymous record key (HMAC), never part of the code.
+
+        `CTDC_PSEUDONYM_KEY` (hex) wins; otherwise a key file is created on first use
+        with owner-only permissions, so record keys stay stable across runs.
+        """
+        return _secret("CTDC_PSEUDONYM_KEY", self.secrets_dir / "pseudonym.key")
+
+    def warehouse_key(self) -> str | None:
+        """Encryption key of the warehouse, or None when encryption is switched off."""
+        if os.environ.get("CTDC_WAREHOUSE_ENCRYPTION", "on").lower() in {"off", "0", "false"}:
+            return None
+        return _secret("CTDC_WAREHOUSE_KEY", self.secrets_dir / "warehouse.key").hex()
+
+
+def _secret(variable: str, key_file: Path) -> bytes:
+    if value := os.environ.get(variable):
+        return bytes.fromhex(value.strip())
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.parent.chmod(0o700)
+        try:
+            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it first: use theirs
+            pass
+        else:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    return bytes.fromhex(key_file.read_text().strip())
