@@ -99,11 +99,16 @@ class Warehouse(dg.ConfigurableResource):
         return bool(found and found[0])
 
 
-def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-    """Swap a table's contents for `frame` in one transaction (readers see old or new)."""
+def replace_table(
+    con: duckdb.DuckDBPyConnection, table: str, source: pl.DataFrame | str
+) -> None:
+    """Swap a table's contents for `source` (a frame or a relation name) atomically."""
     schema = table.split(".")[0]
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    con.register("_incoming", frame)
+    if isinstance(source, str):
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
+        return
+    con.register("_incoming", source)
     try:
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _incoming")
     finally:

@@ -1,0 +1,93 @@
+"""The landing folders where contributors drop their deliveries.
+
+Protocol (documented in the README): a contributor writes `data/landing/<contributor>/`
+either by atomic rename (write `name.part`, then rename to `name`), or by writing the
+file and then an empty `name.ready` marker. Files still being written (temporary
+suffixes, hidden or lock files) are never read. The current delivery is the
+complete file that arrived last (modification time, then name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+IN_PROGRESS_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".lock")
+READY_SUFFIX = ".ready"
+SUFFIXES_BY_FORMAT = {
+    "csv": (".csv", ".txt"),
+    "xlsx": (".xlsx",),
+    "jsonl": (".jsonl", ".ndjson", ".json"),
+    "parquet": (".parquet",),
+}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One complete delivery file."""
+
+    contributor: str
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def sha256(self) -> str:
+        return sha256_file(self.path)
+
+
+@dataclass(frozen=True)
+class StrayFile:
+    """A file in a landing folder that is not (yet) a delivery, and why."""
+
+    path: Path
+    reason: str
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def scan(folder: Path, contributor: str, file_format: str) -> tuple[list[Delivery], list[StrayFile]]:
+    """Complete deliveries (oldest first) and the files passed over, with reasons."""
+    if not folder.is_dir():
+        return [], []
+    accepted = SUFFIXES_BY_FORMAT.get(file_format, ())
+    files = [p for p in folder.iterdir() if p.is_file()]
+    markers = {p.name[: -len(READY_SUFFIX)] for p in files if p.name.endswith(READY_SUFFIX)}
+    deliveries: list[Delivery] = []
+    strays: list[StrayFile] = []
+    for path in files:
+        name = path.name
+        if name.endswith(READY_SUFFIX):
+            continue
+        if name.startswith((".", "~$")):
+            strays.append(StrayFile(path, "hidden or lock file"))
+        elif name.lower().endswith(IN_PROGRESS_SUFFIXES):
+            strays.append(StrayFile(path, "still being written (temporary suffix)"))
+        elif markers and name not in markers:
+            strays.append(StrayFile(path, f"waiting for its {name}{READY_SUFFIX} marker"))
+        elif not name.lower().endswith(accepted):
+            expected = ", ".join(accepted)
+            strays.append(StrayFile(path, f"not a {file_format} delivery (expected {expected})"))
+        else:
+            deliveries.append(Delivery(contributor, path))
+    deliveries.sort(key=lambda d: (d.path.stat().st_mtime_ns, d.name))
+    return deliveries, strays
+
+
+def current_delivery(folder: Path, contributor: str, file_format: str) -> Delivery:
+    """The delivery to load now; a clear error when there is none."""
+    deliveries, strays = scan(folder, contributor, file_format)
+    if not deliveries:
+        passed_over = "; ".join(f"{s.path.name}: {s.reason}" for s in strays) or "folder empty"
+        raise FileNotFoundError(
+            f"No complete {file_format} delivery for {contributor} in {folder} ({passed_over})"
+        )
+    return deliveries[-1]
