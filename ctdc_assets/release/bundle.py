@@ -1,0 +1,113 @@
+"""Writing a release folder atomically, and never over an earlier one.
+
+The bundle is assembled in a hidden temporary folder next to the releases, verified,
+then renamed into place in one step, so a crash leaves either no release or a whole
+one; `latest` is a symlink swapped atomically after the rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from ctdc_assets.landing import sha256_file
+
+#: Spreadsheet programs execute cells starting with these (CSV injection).
+FORMULA_START = r"^[=+@\t\r]"
+MANIFEST = "manifest.json"
+RECORDS_CSV = "victims.csv"
+RECORDS_PARQUET = "victims.parquet"
+
+
+class ReleaseError(RuntimeError):
+    """The release could not be written; nothing was published."""
+
+
+@dataclass(frozen=True)
+class BundleContent:
+    """Everything that goes into one release folder."""
+
+    records: pl.DataFrame
+    tables: Mapping[str, pl.DataFrame]
+    files: Mapping[str, Path]  # copied as is, e.g. the dashboard
+    texts: Mapping[str, str]  # written as is, e.g. codebook.md, quality_report.md
+    manifest: dict
+
+
+def new_release_id(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H%M%SZ")
+
+
+def formula_cells(frame: pl.DataFrame) -> list[str]:
+    """Columns holding a value a spreadsheet would run as a formula."""
+    return [
+        name
+        for name in frame.columns
+        if frame[name].cast(pl.String).str.contains(FORMULA_START).any()
+    ]
+
+
+def write_bundle(
+    releases_dir: Path,
+    release_id: str,
+    content: BundleContent,
+    verify: Callable[[Path], list[str]],
+) -> Path:
+    """Write, verify (on the files as written) and publish one release folder."""
+    final = releases_dir / release_id
+    if final.exists():
+        raise ReleaseError(f"Release {final} already exists; releases are never overwritten")
+    for name, frame in {RECORDS_CSV: content.records, **content.tables}.items():
+        if columns := formula_cells(frame):
+            raise ReleaseError(f"{name}: cells starting with a formula character in {columns}")
+    releases_dir.mkdir(parents=True, exist_ok=True)
+    staging = releases_dir / f".incomplete-{release_id}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        content.records.write_csv(staging / RECORDS_CSV)
+        content.records.write_parquet(staging / RECORDS_PARQUET)
+        (staging / "statistics").mkdir()
+        for name, table in content.tables.items():
+            table.write_csv(staging / "statistics" / f"{name}.csv")
+        for name, source in content.files.items():
+            shutil.copyfile(source, staging / name)
+        for name, text in content.texts.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        if problems := verify(staging):
+            raise ReleaseError("The release failed its verification: " + "; ".join(problems))
+        manifest = content.manifest | {
+            "release_id": release_id,
+            "files": {
+                str(path.relative_to(staging)): sha256_file(path)
+                for path in sorted(staging.rglob("*"))
+                if path.is_file()
+            },
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False))
+        os.rename(staging, final)  # atomic on one file system; fails if final appeared
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _point_latest_to(releases_dir, release_id)
+    return final
+
+
+def _point_latest_to(releases_dir: Path, release_id: str) -> None:
+    link = releases_dir / "latest"
+    temporary = releases_dir / f".latest-{release_id}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(release_id)
+    os.replace(temporary, link)
+
+
+def latest_release(releases_dir: Path) -> Path | None:
+    link = releases_dir / "latest"
+    return link.resolve() if link.exists() else None
