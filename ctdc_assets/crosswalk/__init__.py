@@ -1,0 +1,30 @@
+"""Declarative crosswalks: each contributor's delivery -> the CTDC standard.
+
+`load_crosswalks` reads `crosswalks/*.yaml`, `read_delivery` reads a delivery as text,
+`harmonize` applies a crosswalk. Schema reference: `crosswalks/README.md`.
+"""
+
+from ctdc_assets.crosswalk.engine import (
+    COUNT_NAMES,
+    Harmonized,
+    harmonize,
+    list_inconsistencies,
+    quality_findings,
+)
+from ctdc_assets.crosswalk.model import Crosswalk, CrosswalkError, load_crosswalk, load_crosswalks
+from ctdc_assets.crosswalk.readers import DeliveryError, read_delivery, unexpected_columns
+
+__all__ = [
+    "COUNT_NAMES",
+    "Crosswalk",
+    "CrosswalkError",
+    "DeliveryError",
+    "Harmonized",
+    "harmonize",
+    "list_inconsistencies",
+    "load_crosswalk",
+    "load_crosswalks",
+    "quality_findings",
+    "read_delivery",
+    "unexpected_columns",
+]

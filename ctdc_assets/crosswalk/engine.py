@@ -1,0 +1,674 @@
+"""Apply a crosswalk to a raw delivery: the harmonized table in the CTDC standard.
+
+Order of operations (each step's dropped rows are counted, so that
+`delivered - duplicates - no_consent - out_of_scope == harmonized`):
+
+1. de-duplicate re-sent case ids, keeping the latest version (the `dedup` date; ties:
+   the later row), so that a later withdrawal of consent wins;
+2. drop records without consent; 3. drop records outside the date scope;
+4. derive every standard variable from its rule; variables without a rule get the
+   standard's missing code.
+
+Every transform is a Polars expression or a join against a small table computed once
+per *distinct* source value (value maps, country names, multi-select lists), never a
+Python loop over rows. Values that cannot be mapped become the rule's missing/unknown
+value and are listed in `Harmonized.unmapped`; values from identifier columns are
+withheld there. No source column, identifier or case id reaches `Harmonized.frame`:
+every output value belongs to the standard's value sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from ctdc_assets.crosswalk.countries import to_alpha2
+from ctdc_assets.crosswalk.model import (
+    AgeRule,
+    AgeSource,
+    ConstantRule,
+    CopyRule,
+    CountryRule,
+    Crosswalk,
+    FlagRule,
+    ListRule,
+    MajorityRule,
+    MajoritySource,
+    MapRule,
+    YearRule,
+    normalize,
+)
+from ctdc_assets.crosswalk.readers import DeliveryError, unexpected_columns
+from ctdc_assets.standard import Standard, load_standard
+
+COUNT_NAMES = ("delivered", "no_consent", "out_of_scope", "duplicates", "harmonized")
+PROVENANCE_COLUMNS = ("delivery_file", "delivery_sha256", "loaded_at")
+#: What `unmapped.source_value` shows instead of a value from an identifier column.
+WITHHELD = "(withheld: identifier column)"
+WITHHELD_PERSONAL = "(withheld: looks like personal data)"
+_UNMAPPED_SCHEMA = {
+    "variable": pl.String,
+    "source_column": pl.String,
+    "source_value": pl.String,
+    "rows": pl.Int64,
+}
+_PERSONAL = re.compile(r"@|\d[\d\s().+-]{6,}\d|CANARY", re.IGNORECASE)
+_SEP = "\x1f"
+
+
+@dataclass
+class Harmonized:
+    """The harmonized table, how the delivered rows were accounted for, and what was lost."""
+
+    frame: pl.DataFrame
+    counts: dict[str, int]
+    unmapped: pl.DataFrame
+    extra_columns: list[str] = field(default_factory=list)
+
+    def unmapped_share(self) -> dict[str, float]:
+        """Per variable: share of harmonized rows whose source value could not be mapped."""
+        rows = self.counts["harmonized"]
+        if not rows or self.unmapped.height == 0:
+            return {}
+        per_var = self.unmapped.group_by("variable").agg(pl.col("rows").sum())
+        return {v: n / rows for v, n in per_var.iter_rows()}
+
+
+class _Unmapped:
+    """Collects unmapped values, withholding anything from identifier columns."""
+
+    def __init__(self, identifiers: Iterable[str]) -> None:
+        self.identifiers = set(identifiers)
+        self.rows: list[tuple[str, str, str, int]] = []
+
+    def add(self, variable: str, column: str, value: str, rows: int) -> None:
+        if rows:
+            self.rows.append((variable, column, self.safe(column, value), int(rows)))
+
+    def safe(self, column: str, value: str) -> str:
+        if column in self.identifiers:
+            return WITHHELD
+        if _PERSONAL.search(value):
+            return WITHHELD_PERSONAL
+        return value if len(value) <= 80 else value[:77] + "..."
+
+    def frame(self) -> pl.DataFrame:
+        if not self.rows:
+            return pl.DataFrame(schema=_UNMAPPED_SCHEMA)
+        return (
+            pl.DataFrame(self.rows, schema=_UNMAPPED_SCHEMA, orient="row")
+            .group_by("variable", "source_column", "source_value", maintain_order=True)
+            .agg(pl.col("rows").sum())
+            .sort(["variable", "rows"], descending=[False, True])
+        )
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def harmonize(crosswalk: Crosswalk, raw: pl.DataFrame, pseudonym_key: bytes) -> Harmonized:
+    """The raw delivery in the standard schema (+ internal columns), counts and losses."""
+    std = load_standard()
+    missing_cols = [c for c in crosswalk.used_columns() if c not in raw.columns]
+    if missing_cols:
+        raise DeliveryError(
+            f"raw.{crosswalk.name}: column(s) the crosswalk needs are missing: "
+            f"{', '.join(missing_cols)}"
+        )
+    frame = raw.with_row_index("_order")
+    if "source_row" not in frame.columns:
+        frame = frame.with_columns((pl.col("_order").cast(pl.Int64) + 1).alias("source_row"))
+    delivered = frame.height
+    ctx = _Context(crosswalk, std, pseudonym_key)
+
+    frame = ctx.deduplicate(frame)
+    after_dedup = frame.height
+    frame = ctx.consent(frame)
+    after_consent = frame.height
+    frame = ctx.scope(frame)
+    counts = {
+        "delivered": delivered,
+        "no_consent": after_dedup - after_consent,
+        "out_of_scope": after_consent - frame.height,
+        "duplicates": delivered - after_dedup,
+        "harmonized": frame.height,
+    }
+    out = ctx.variables(frame)
+    out = out.with_columns(ctx.record_key(frame), pl.lit(crosswalk.name).alias("contributor"))
+    for name in PROVENANCE_COLUMNS:
+        out = out.with_columns(
+            frame.get_column(name).alias(name)
+            if name in frame.columns
+            else pl.lit(None).alias(name)
+        )
+    schema = std.polars_schema(internal=True)
+    out = out.select([pl.col(c).cast(t) for c, t in schema.items()])
+    return Harmonized(
+        frame=out,
+        counts=counts,
+        unmapped=ctx.unmapped.frame(),
+        extra_columns=unexpected_columns(crosswalk, raw),
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _norm(expr: pl.Expr) -> pl.Expr:
+    """Vectorised `model.normalize`."""
+    return expr.str.strip_chars().str.replace_all(r"\s+", " ").str.to_lowercase()
+
+
+def _parse_date(column: str, date_format: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().str.strptime(pl.Date, date_format, strict=False)
+
+
+def _hmac_hex(key: bytes, messages: list[str]) -> list[str]:
+    base = hmac.new(key, digestmod=hashlib.sha256)
+    out: list[str] = []
+    append = out.append
+    for message in messages:
+        h = base.copy()
+        h.update(message.encode("utf-8"))
+        append(h.hexdigest())
+    return out
+
+
+def age_bands(std: Standard) -> list[tuple[str, float, float]]:
+    """(code, low, high) of `ageBroad`, read from the standard's codes (`9--17`, `48+`)."""
+    bands = []
+    for value in std.variable("ageBroad").values or []:
+        if m := re.fullmatch(r"(\d+)--(\d+)", value.code):
+            bands.append((value.code, float(m[1]), float(m[2])))
+        elif m := re.fullmatch(r"(\d+)\+", value.code):
+            bands.append((value.code, float(m[1]), math.inf))
+    return bands
+
+
+_AGE_NUMBER = re.compile(r"(\d+(?:\.\d+)?)(?:\s*(?:years?|yrs?|y))?")
+_AGE_RANGE = re.compile(r"(\d+)\s*(?:-|–|—|to)\s*(\d+)(?:\s*(?:years?|yrs?|y))?")
+_AGE_OPEN = re.compile(r"(\d+)\s*\+|(?:over|above)\s*(\d+)")
+
+
+def parse_age(text: str) -> tuple[float, float] | None:
+    """`17` -> (17, 17); `18-24` -> (18, 24); `48+` -> (48, inf); otherwise None."""
+    key = normalize(text)
+    if m := _AGE_NUMBER.fullmatch(key):
+        age = math.floor(float(m[1]))
+        return (age, age)
+    if m := _AGE_RANGE.fullmatch(key):
+        low, high = float(m[1]), float(m[2])
+        return (low, high) if low <= high else None
+    if m := _AGE_OPEN.fullmatch(key):
+        return (float(m[1] or m[2]), math.inf)
+    return None
+
+
+# --------------------------------------------------------------------------- the work
+
+
+class _Context:
+    def __init__(self, cw: Crosswalk, std: Standard, key: bytes) -> None:
+        self.cw = cw
+        self.std = std
+        self.key = key
+        self.missing_code = std.missing_code
+        self.missing = set(cw.missing_values)
+        self.true = set(cw.booleans.true)
+        self.false = set(cw.booleans.false)
+        self.unmapped = _Unmapped(cw.identifiers)
+        self.bands = age_bands(std)
+        self.max_age = 120
+
+    # ---------------------------------------------------------------- filters
+
+    def deduplicate(self, frame: pl.DataFrame) -> pl.DataFrame:
+        if not self.cw.dedup or not self.cw.case_id:
+            return frame
+        cid = pl.col(self.cw.case_id).str.strip_chars()
+        order = _parse_date(self.cw.dedup.order_by, self.cw.dedup.date_format)
+        ranked = frame.with_columns(cid.alias("_cid"), order.alias("_version"))
+        latest = (
+            ranked.sort(["_version", "_order"], nulls_last=False)
+            .filter(pl.col("_cid").is_null() | pl.col("_cid").is_last_distinct())
+            .sort("_order")
+        )
+        return latest.drop("_cid", "_version")
+
+    def consent(self, frame: pl.DataFrame) -> pl.DataFrame:
+        rule = self.cw.filters.consent
+        if rule is None:
+            return frame
+        return frame.filter(_norm(pl.col(rule.column)).is_in(rule.accepted).fill_null(False))
+
+    def scope(self, frame: pl.DataFrame) -> pl.DataFrame:
+        for rule in self.cw.filters.scope:
+            if rule.date_format:
+                when = _parse_date(rule.column, rule.date_format)
+                keep = pl.lit(True)
+                if rule.on_or_after is not None:
+                    keep = keep & (when >= rule.on_or_after)
+                if rule.before is not None:
+                    keep = keep & (when < rule.before)
+                frame = frame.filter(keep.fill_null(rule.keep_undated))
+                continue
+            value = _norm(pl.col(rule.column))
+            if rule.include is not None:
+                frame = frame.filter(value.is_in(rule.include).fill_null(False))
+            if rule.exclude is not None:
+                frame = frame.filter(~value.is_in(rule.exclude).fill_null(False))
+        return frame
+
+    # ---------------------------------------------------------------- variables
+
+    def variables(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """All published columns (as text; typed by the caller), in the standard's order."""
+        produced: dict[str, pl.Series] = {}
+        for var, rule in self.cw.variables.items():
+            if isinstance(rule, ListRule):
+                produced |= self.list_rule(frame, var, rule)
+            else:
+                produced[var] = self.scalar_rule(frame, var, rule)
+        columns = []
+        for name in self.std.columns:
+            series = produced.get(name)
+            if series is None:
+                series = pl.repeat(self.missing_code, frame.height, dtype=pl.String, eager=True)
+            columns.append(series.alias(name))
+        return pl.DataFrame(columns, schema=dict.fromkeys(self.std.columns, pl.String))
+
+    def scalar_rule(self, frame: pl.DataFrame, var: str, rule: object) -> pl.Series:
+        if isinstance(rule, ConstantRule):
+            return pl.repeat(rule.constant, frame.height, dtype=pl.String, eager=True)
+        if isinstance(rule, CopyRule):
+            return self.copy(frame, var, rule.copy_)
+        if isinstance(rule, MapRule):
+            return self.value_map(frame, var, rule)
+        if isinstance(rule, FlagRule):
+            return self.flag(frame, var, rule.flag.column)
+        if isinstance(rule, CountryRule):
+            return self.country(frame, var, rule)
+        if isinstance(rule, YearRule):
+            return self.year(frame, var, rule)
+        if isinstance(rule, AgeRule):
+            return self.age(frame, var, rule.age)
+        if isinstance(rule, MajorityRule):
+            return self.majority(frame, var, rule.majority)
+        raise TypeError(f"no engine for {type(rule).__name__}")
+
+    def _by_value(
+        self,
+        frame: pl.DataFrame,
+        var: str,
+        column: str,
+        resolve: Callable[[str], str | None],
+        *,
+        if_null: str,
+        if_unmapped: str,
+    ) -> pl.Series:
+        """Resolve each distinct value once; None from `resolve` = unmapped (counted)."""
+        source = frame.get_column(column)
+        mapping: dict[str, str] = {}
+        for value, rows in source.value_counts().iter_rows():
+            if value is None:
+                continue
+            target = resolve(value)
+            if target is None:
+                self.unmapped.add(var, column, value, rows)
+                target = if_unmapped
+            mapping[value] = target
+        mapped = source.replace_strict(mapping, default=None, return_dtype=pl.String)
+        return mapped.fill_null(if_null)
+
+    def copy(self, frame: pl.DataFrame, var: str, column: str) -> pl.Series:
+        """As delivered, if in the standard's value set (list: every label accepted)."""
+        variable = self.std.variable(var)
+        if variable.type == "list":
+            labels = set(self.std.list_labels(var))
+            sep = variable.separator or ";"
+
+            def resolve(value: str) -> str | None:
+                if value == self.missing_code:
+                    return value
+                parts = value.split(sep)
+                return value if all(p in labels for p in parts) else None
+        else:
+            allowed = self.std.allowed_values(var)
+
+            def resolve(value: str) -> str | None:
+                return value if value in allowed else None
+
+        return self._by_value(
+            frame, var, column, resolve, if_null=self.missing_code, if_unmapped=self.missing_code
+        )
+
+    def value_map(self, frame: pl.DataFrame, var: str, rule: MapRule) -> pl.Series:
+        spec = rule.map
+        table = {normalize(k): v for k, v in spec.values.items()}
+        if spec.accept_standard_codes:
+            codes = {normalize(c): c for c in self.std.allowed_values(var)}
+            table = codes | table
+        if_missing = spec.missing if spec.missing is not None else self.missing_code
+        if_unmapped = spec.unmapped if spec.unmapped is not None else self.missing_code
+
+        def resolve(value: str) -> str | None:
+            key = normalize(value)
+            if key in table:
+                return table[key]
+            if key in self.missing:
+                return if_missing
+            return None
+
+        return self._by_value(
+            frame, var, spec.column, resolve, if_null=if_missing, if_unmapped=if_unmapped
+        )
+
+    def flag(self, frame: pl.DataFrame, var: str, column: str) -> pl.Series:
+        def resolve(value: str) -> str | None:
+            key = normalize(value)
+            if key in self.true:
+                return "1"
+            if key in self.false:
+                return "0"
+            return self.missing_code if key in self.missing else None
+
+        return self._by_value(
+            frame,
+            var,
+            column,
+            resolve,
+            if_null=self.missing_code,
+            if_unmapped=self.missing_code,
+        )
+
+    def country(self, frame: pl.DataFrame, var: str, rule: CountryRule) -> pl.Series:
+        spec = rule.country
+        unknown = self.std.unknown_country
+        if_missing = spec.missing if spec.missing is not None else unknown
+        if_unmapped = spec.unmapped if spec.unmapped is not None else unknown
+        source = frame.get_column(spec.column)
+        distinct = [v for v in source.unique().to_list() if v is not None]
+        resolved = to_alpha2(
+            distinct, overrides=spec.overrides, missing=self.missing, fuzzy=spec.fuzzy
+        )
+
+        def resolve(value: str) -> str | None:
+            code = resolved[value]
+            return if_missing if code == "" else code
+
+        return self._by_value(
+            frame, var, spec.column, resolve, if_null=if_missing, if_unmapped=if_unmapped
+        )
+
+    def year(self, frame: pl.DataFrame, var: str, rule: YearRule) -> pl.Series:
+        spec = rule.year
+        low, high = self.std.variable(var).valid_range or (1900, 2100)
+        parsed = _parse_date(spec.column, spec.date_format).dt.year()
+        ok = parsed.is_between(low, high)
+        result = frame.select(
+            pl.when(ok).then(parsed.cast(pl.String)).otherwise(pl.lit(self.missing_code))
+        ).to_series()
+        self._count_bad(frame, var, spec.column, ~ok.fill_null(False))
+        return result
+
+    def _count_bad(self, frame: pl.DataFrame, var: str, column: str, bad: pl.Expr) -> None:
+        """Count rows where `bad` holds and the source held a (non-missing) value."""
+        present = pl.col(column).is_not_null() & ~_norm(pl.col(column)).is_in(self.missing)
+        rows = frame.filter(bad & present).get_column(column)
+        if rows.is_empty():
+            return
+        if column in self.cw.identifiers:
+            self.unmapped.add(var, column, "", rows.len())
+            return
+        for value, n in rows.value_counts().iter_rows():
+            self.unmapped.add(var, column, value, n)
+
+    # ---------------------------------------------------------------- ages
+
+    def _age_interval(self, frame: pl.DataFrame, spec: AgeSource) -> pl.DataFrame:
+        """Per row `_low`/`_high` age in years: exact from birthdate, else from `years`.
+
+        Also `_birth_bad` (a birthdate or reference date that is unreadable or gives an
+        impossible age), for the unmapped report.
+        """
+        exprs: list[pl.Expr] = []
+        low = high = None
+        if spec.birthdate and spec.at and spec.date_format:
+            birth = _parse_date(spec.birthdate, spec.date_format)
+            at = _parse_date(spec.at, spec.date_format)
+            before_birthday = (at.dt.month().cast(pl.Int32) * 100 + at.dt.day()) < (
+                birth.dt.month().cast(pl.Int32) * 100 + birth.dt.day()
+            )
+            age = (
+                at.dt.year().cast(pl.Int32)
+                - birth.dt.year().cast(pl.Int32)
+                - before_birthday.cast(pl.Int32)
+            )
+            plausible = age.is_between(0, self.max_age)
+            exact = pl.when(plausible).then(age.cast(pl.Float64))
+            low = high = exact
+            exprs.append((birth.is_null() | ~plausible).alias("_birth_bad"))
+            exprs.append(at.is_null().alias("_at_bad"))
+        if spec.years:
+            source = frame.get_column(spec.years)
+            lows: dict[str, float] = {}
+            highs: dict[str, float] = {}
+            for value in source.unique().to_list():
+                parsed = parse_age(value) if value is not None else None
+                if parsed is not None and parsed[0] <= self.max_age:
+                    lows[value], highs[value] = parsed
+            y_low = pl.col(spec.years).replace_strict(lows, default=None, return_dtype=pl.Float64)
+            y_high = pl.col(spec.years).replace_strict(highs, default=None, return_dtype=pl.Float64)
+            low = y_low if low is None else pl.coalesce(low, y_low)
+            high = y_high if high is None else pl.coalesce(high, y_high)
+        assert low is not None and high is not None
+        return frame.select(low.alias("_low"), high.alias("_high"), *exprs)
+
+    def _report_age(
+        self, frame: pl.DataFrame, var: str, spec: AgeSource, work: pl.DataFrame
+    ) -> None:
+        """Count the source values behind rows whose age result stayed missing."""
+        flagged = pl.concat([frame, work], how="horizontal")
+        unresolved = pl.col("_result").is_null()
+        if spec.birthdate and spec.at:
+            self._count_bad(flagged, var, spec.birthdate, unresolved & pl.col("_birth_bad"))
+            self._count_bad(flagged, var, spec.at, unresolved & pl.col("_at_bad"))
+        if spec.years:
+            # unreadable (`about twenty`) or no single band/status (`18-24` for ageBroad)
+            self._count_bad(flagged, var, spec.years, unresolved)
+
+    def age(self, frame: pl.DataFrame, var: str, spec: AgeSource) -> pl.Series:
+        work = self._age_interval(frame, spec)
+        low, high = pl.col("_low"), pl.col("_high")
+        expr = pl.lit(None, dtype=pl.String)
+        for code, b_low, b_high in reversed(self.bands):
+            expr = pl.when((low >= b_low) & (high <= b_high)).then(pl.lit(code)).otherwise(expr)
+        work = work.with_columns(expr.alias("_result"))
+        self._report_age(frame, var, spec, work)
+        return work.get_column("_result").fill_null(self.missing_code)
+
+    def majority(self, frame: pl.DataFrame, var: str, spec: MajoritySource) -> pl.Series:
+        if spec.minor_flag:
+
+            def resolve(value: str) -> str | None:
+                key = normalize(value)
+                if key in self.true:
+                    return "Minor"
+                if key in self.false:
+                    return "Adult"
+                return self.missing_code if key in self.missing else None
+
+            return self._by_value(
+                frame,
+                var,
+                spec.minor_flag,
+                resolve,
+                if_null=self.missing_code,
+                if_unmapped=self.missing_code,
+            )
+        work = self._age_interval(frame, spec)
+        adult = spec.adult_from
+        work = work.with_columns(
+            pl.when(pl.col("_high") < adult)
+            .then(pl.lit("Minor"))
+            .when(pl.col("_low") >= adult)
+            .then(pl.lit("Adult"))
+            .otherwise(pl.lit(None, dtype=pl.String))
+            .alias("_result")
+        )
+        self._report_age(frame, var, spec, work)
+        return work.get_column("_result").fill_null(self.missing_code)
+
+    # ---------------------------------------------------------------- lists
+
+    def list_rule(self, frame: pl.DataFrame, var: str, rule: ListRule) -> dict[str, pl.Series]:
+        """The list variable's flags + concatenated labels, by a join on distinct cells."""
+        spec = rule.list
+        variable = self.std.variable(var)
+        flags = self.std.flags_of(var)
+        canonical = self.std.list_labels(var)
+        table: dict[str, list[str]] = {}
+        if spec.accept_standard_labels:
+            table |= {normalize(k): [v] for k, v in canonical.items()}
+        table |= {normalize(k): v for k, v in spec.values.items()}
+        missing = self.missing_code
+        unlisted = str(spec.unlisted)
+        out_names = [f.name for f in flags] + list(spec.combined) + [var]
+
+        source = frame.get_column(spec.column)
+        applies = None
+        if spec.only_if is not None:
+            applies = frame.select(
+                _norm(pl.col(spec.only_if.column)).is_in(spec.only_if.is_one_of).fill_null(False)
+            ).to_series()
+        counted = source if applies is None else source.filter(applies)
+        rows_out: list[list[str]] = []
+        keys: list[str] = []
+        for cell, rows in counted.value_counts().iter_rows():
+            if cell is None:
+                continue
+            labels: set[str] = set()
+            for item in cell.split(spec.separator):
+                key = normalize(item)
+                if key in table:
+                    labels.update(table[key])
+                elif key not in self.missing:
+                    self.unmapped.add(var, spec.column, item.strip(), rows)
+            keys.append(cell)
+            if not labels:
+                rows_out.append([missing] * len(out_names))
+                continue
+            values = ["1" if f.label in labels else unlisted for f in flags]
+            for needed in spec.combined.values():
+                values.append("1" if set(needed) <= labels else unlisted)
+            ordered = [f.label for f in flags if f.label in labels]
+            values.append((variable.separator or ";").join(ordered))
+            rows_out.append(values)
+        lookup = pl.DataFrame(
+            [keys, *zip(*rows_out, strict=True)] if rows_out else [[]] * (len(out_names) + 1),
+            schema={"_cell": pl.String} | dict.fromkeys(out_names, pl.String),
+            orient="col",
+        )
+        joined = source.alias("_cell").to_frame().join(lookup, on="_cell", how="left")
+        joined = joined.with_columns(pl.col(out_names).fill_null(missing))
+        if applies is not None:
+            joined = joined.with_columns(
+                pl.when(applies).then(pl.col(c)).otherwise(pl.lit(missing)).alias(c)
+                for c in out_names
+            )
+        return {name: joined.get_column(name) for name in out_names}
+
+    # ---------------------------------------------------------------- record key
+
+    def record_key(self, frame: pl.DataFrame) -> pl.Series:
+        """HMAC-SHA256 of `<contributor>\\x1f<case id>`, hex; see README for no case id."""
+        prefix = f"{self.cw.name}{_SEP}"
+        content = self._row_content(frame)
+        if self.cw.case_id:
+            cid = frame.get_column(self.cw.case_id).str.strip_chars().replace("", None)
+            messages = pl.select(
+                pl.when(cid.is_not_null()).then(pl.lit(prefix) + cid).otherwise(content)
+            ).to_series()
+        else:
+            messages = content
+        return pl.Series("record_key", _hmac_hex(self.key, messages.to_list()), dtype=pl.String)
+
+    def _row_content(self, frame: pl.DataFrame) -> pl.Series:
+        """`<contributor>\\x1frow\\x1f<all delivered values>\\x1f<n-th identical row>`."""
+        skip = {"_order", "source_row", "source_sheet", *PROVENANCE_COLUMNS}
+        payload = [c for c in frame.columns if c not in skip and not c.startswith("_")]
+        joined = pl.concat_str(
+            [pl.col(c).cast(pl.String).fill_null("\x00") for c in payload], separator=_SEP
+        )
+        return frame.select(
+            (
+                pl.lit(f"{self.cw.name}{_SEP}row{_SEP}")
+                + joined
+                + pl.lit(_SEP)
+                + joined.cum_count().over(joined).cast(pl.String)
+            ).alias("content")
+        ).to_series()
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def list_inconsistencies(frame: pl.DataFrame, std: Standard | None = None) -> pl.DataFrame:
+    """Rows per list variable whose concatenated labels differ from its flags set to 1.
+
+    A missing (-99) list counts as empty; accepted label variants count as their
+    canonical label. The rows are reported, never rewritten.
+    """
+    std = std or load_standard()
+    out = []
+    for list_var in std.of_type("list"):
+        name = list_var.name
+        if name not in frame.columns:
+            continue
+        canonical = std.list_labels(name)
+        sep = list_var.separator or ";"
+        labels = (
+            pl.when(pl.col(name) == std.missing_code)
+            .then(pl.lit([], dtype=pl.List(pl.String)))
+            .otherwise(pl.col(name).str.split(sep))
+            .list.eval(pl.element().replace(canonical))
+        )
+        mismatch = pl.lit(False)
+        for flag in std.flags_of(name):
+            if flag.name in frame.columns:
+                mismatch = mismatch | (
+                    (pl.col(flag.name).cast(pl.Int8) == 1) != labels.list.contains(flag.label)
+                )
+        rows = frame.select(mismatch.fill_null(True).sum()).item()
+        out.append((name, int(rows)))
+    return pl.DataFrame(out, schema={"variable": pl.String, "rows": pl.Int64}, orient="row")
+
+
+def quality_findings(crosswalk: Crosswalk, result: Harmonized) -> pl.DataFrame:
+    """What the harmonized gate should report: (check, variable, severity, detail)."""
+    findings: list[tuple[str, str, str, str]] = []
+    q = crosswalk.quality
+    for var, share in sorted(result.unmapped_share().items()):
+        limit = q.max_unmapped_share_by_variable.get(var, q.max_unmapped_share)
+        if share > limit:
+            findings.append(
+                ("unmapped_share", var, "error", f"{share:.2%} unmapped > {limit:.2%} allowed")
+            )
+    for var, rows in list_inconsistencies(result.frame).iter_rows():
+        if rows:
+            findings.append(
+                (
+                    "list_consistency",
+                    var,
+                    q.list_consistency,
+                    f"{rows} row(s) whose labels differ from their flags",
+                )
+            )
+    schema = {"check": pl.String, "variable": pl.String, "severity": pl.String, "detail": pl.String}
+    return pl.DataFrame(findings, schema=schema, orient="row")

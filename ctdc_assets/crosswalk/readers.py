@@ -1,0 +1,395 @@
+"""Read a delivery exactly as delivered: every column as text, plus its row number.
+
+No type inference anywhere: `NA` (Namibia) and `-99` stay text. Empty cells become
+null in every format. JSON objects are flattened to dotted column names
+(`person.name.given`) and JSON arrays are joined with `;` into one text value
+(`["forced labour", "debt bondage"]` -> `forced labour;debt bondage`); a JSON `true`
+becomes the text `true`. `source_row` is the row number a person would see: in CSV and
+xlsx the header is row 1, so the first record is row 2 (a spreadsheet program's row
+number; for a CSV without line breaks inside quoted values this is also the line
+number); in JSON Lines it is the line number. xlsx deliveries also get `source_sheet`.
+
+Bad input raises `DeliveryError`, naming the file, the row and the column where known,
+and never quoting the content of a row (it may hold personal data).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import json
+import logging
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ctdc_assets.crosswalk.model import Crosswalk
+
+log = logging.getLogger(__name__)
+
+#: JSON arrays are joined with this separator (document it in list rules' `separator`).
+JSON_LIST_SEPARATOR = ";"
+_BINARY_SIGNATURES = {
+    b"PK\x03\x04": "a zip archive (an xlsx workbook?)",
+    b"PAR1": "a Parquet file",
+    b"%PDF": "a PDF document",
+    b"\xd0\xcf\x11\xe0": "an old Office (xls/doc) file",
+    b"\x1f\x8b": "a gzip archive",
+}
+
+
+class DeliveryError(ValueError):
+    """A delivery file cannot be read as the crosswalk declares; says where and why."""
+
+
+def read_delivery(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
+    """The delivery as text columns + `source_row` (Int64), checked against the crosswalk."""
+    path = Path(path)
+    if not path.is_file():
+        raise DeliveryError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise DeliveryError(f"{path}: empty file (0 bytes), no records")
+    reader = {
+        "csv": _read_csv,
+        "xlsx": _read_xlsx,
+        "jsonl": _read_jsonl,
+        "parquet": _read_parquet,
+    }[crosswalk.read.format]
+    frame = reader(crosswalk, path)
+    if frame.height == 0:
+        raise DeliveryError(f"{path}: no records (only a header or nothing to read)")
+    _check_columns(crosswalk, path, frame)
+    return frame
+
+
+def unexpected_columns(crosswalk: Crosswalk, frame: pl.DataFrame) -> list[str]:
+    """Columns the crosswalk does not know (kept in raw, reported, never harmonized)."""
+    ignore = {"source_row", "source_sheet", "delivery_file", "delivery_sha256", "loaded_at"}
+    known = crosswalk.known_columns() | ignore
+    return [c for c in frame.columns if c not in known]
+
+
+def _check_columns(crosswalk: Crosswalk, path: Path, frame: pl.DataFrame) -> None:
+    missing = [c for c in crosswalk.used_columns() if c not in frame.columns]
+    if missing:
+        present = [c for c in frame.columns if c not in ("source_row", "source_sheet")]
+        where = "row 1 (header)" if crosswalk.read.format in ("csv", "xlsx") else "every record"
+        hint = ""
+        if crosswalk.read.format == "csv" and len(present) == 1:
+            found = [d for d in (",", ";", "\t", "|") if d in present[0]]
+            hint = (
+                f"; the header was read as one column: wrong delimiter? the crosswalk says "
+                f"{crosswalk.read.delimiter!r}"
+                + (f", the header contains {found[0]!r}" if found else "")
+            )
+        raise DeliveryError(
+            f"{path}: {where}: required column(s) missing: {', '.join(missing)} "
+            f"({len(present)} column(s) found){hint}"
+        )
+    extra = unexpected_columns(crosswalk, frame)
+    if extra:
+        log.warning("%s: columns not in the crosswalk (kept in raw): %s", path, ", ".join(extra))
+
+
+def _sniff_binary(path: Path, head: bytes, expected: str) -> None:
+    for signature, what in _BINARY_SIGNATURES.items():
+        if head.startswith(signature):
+            raise DeliveryError(f"{path}: byte 0: this is {what}, not a {expected} file")
+    if b"\x00" in head:
+        offset = head.index(b"\x00")
+        line = head.count(b"\n", 0, offset) + 1
+        raise DeliveryError(
+            f"{path}: line {line}, byte offset {offset}: NUL byte, binary data rather than "
+            f"{expected} text"
+        )
+
+
+def _check_encoding(path: Path, data: bytes, encoding: str) -> None:
+    """Locate the first undecodable byte (only called once a reader has failed)."""
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DeliveryError(
+            f"{path}: line {line}, byte offset {exc.start}: cannot decode as {encoding} "
+            f"({exc.reason}); re-export the file as {encoding} or set read.encoding"
+        ) from None
+    except LookupError:
+        raise DeliveryError(f"{path}: unknown encoding {encoding!r} in read.encoding") from None
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _read_csv(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
+    opts = crosswalk.read
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    _sniff_binary(path, head, "CSV")
+    encoding = opts.encoding.lower().replace("_", "-")
+    utf8 = encoding in ("utf-8", "utf8", "utf-8-sig")
+    if utf8 and head.startswith(b"\xef\xbb\xbf"):
+        encoding = "utf-8-sig"
+    if not head.strip():
+        raise DeliveryError(f"{path}: empty file (only blank lines), no records")
+
+    header = _csv_header(path, opts.delimiter, opts.quote, encoding)
+    bad_rows: list[tuple[int | None, int]] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        bad_rows.append((row.number, row.actual_columns))
+        return "error"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                encoding="utf8" if utf8 else encoding, column_names=header, skip_rows=1
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=opts.delimiter,
+                quote_char=opts.quote,
+                newlines_in_values=True,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as exc:
+        if bad_rows:
+            number, found = bad_rows[0]
+            where = f"row {number}" if number is not None else "a row"
+            missing_col = header[found] if found < len(header) else None
+            detail = (
+                f"first missing column {missing_col!r}"
+                if missing_col
+                else f"a value beyond the last column {header[-1]!r}"
+            )
+            raise DeliveryError(
+                f"{path}: {where}: {found} field(s) where the header has {len(header)} "
+                f"({detail}); a ragged or truncated line, or a wrong delimiter/quote"
+            ) from None
+        _check_encoding(path, path.read_bytes(), "utf-8" if utf8 else encoding)
+        message = str(exc).split(":", 1)[0]  # never echo row content
+        raise DeliveryError(f"{path}: cannot parse as CSV: {message}") from None
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.with_columns(pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias("source_row"))
+
+
+def _csv_header(path: Path, delimiter: str, quote: str, encoding: str) -> list[str]:
+    """The header row as field names (duplicates and blanks are errors)."""
+    with path.open("rb") as handle:
+        first = handle.readline(1 << 20)
+    try:
+        text = first.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise DeliveryError(
+            f"{path}: line 1 (header), byte offset {exc.start}: cannot decode as {encoding}"
+        ) from None
+    except LookupError:
+        raise DeliveryError(f"{path}: unknown encoding {encoding!r} in read.encoding") from None
+    import csv
+
+    row = next(csv.reader([text.rstrip("\r\n")], delimiter=delimiter, quotechar=quote), [])
+    names = [n.strip() for n in row]
+    if not any(names):
+        raise DeliveryError(f"{path}: line 1 (header): no column names")
+    for i, name in enumerate(names, start=1):
+        if not name:
+            raise DeliveryError(f"{path}: line 1 (header): column {i} has no name")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise DeliveryError(f"{path}: line 1 (header): duplicate column(s) {', '.join(duplicates)}")
+    return names
+
+
+# --------------------------------------------------------------------------- xlsx
+
+
+def _read_xlsx(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
+    import fastexcel
+
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if not head.startswith(b"PK\x03\x04"):
+        raise DeliveryError(f"{path}: byte 0: not an xlsx workbook (no zip signature)")
+    try:
+        reader = fastexcel.read_excel(path)
+    except Exception as exc:  # fastexcel raises its own error types
+        raise DeliveryError(f"{path}: cannot open workbook: {type(exc).__name__}") from None
+    sheets = reader.sheet_names
+    pattern = crosswalk.read.sheet
+    chosen = [s for s in sheets if fnmatch.fnmatchcase(s, pattern)] if pattern else sheets[:1]
+    if not chosen:
+        raise DeliveryError(
+            f"{path}: no sheet matches {pattern!r}; sheets present: {', '.join(sheets)}"
+        )
+    frames: list[pl.DataFrame] = []
+    columns: list[str] | None = None
+    for name in _natural_sorted(chosen):
+        try:
+            sheet = reader.load_sheet_by_name(name, dtypes="string")
+            frame = sheet.to_polars()
+        except Exception as exc:
+            raise DeliveryError(
+                f"{path}: sheet {name!r}: cannot read: {type(exc).__name__}"
+            ) from None
+        unnamed = [c for c in frame.columns if c.startswith("__UNNAMED__")]
+        if unnamed and frame.height == 0 and frame.width == len(unnamed):
+            continue  # an entirely empty sheet
+        if unnamed:
+            index = frame.columns.index(unnamed[0]) + 1
+            raise DeliveryError(
+                f"{path}: sheet {name!r}, row 1 (header): column {index} has no name"
+            )
+        frame = frame.cast(pl.String).with_columns(
+            pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias("source_row"),
+            pl.lit(name).alias("source_sheet"),
+        )
+        if columns is not None and set(frame.columns) != set(columns):
+            differ = sorted(set(frame.columns) ^ set(columns))
+            raise DeliveryError(
+                f"{path}: sheet {name!r}, row 1 (header): columns differ from the first "
+                f"sheet's: {', '.join(differ)}"
+            )
+        columns = columns or frame.columns
+        frames.append(frame.select(columns))
+    if not frames:
+        raise DeliveryError(f"{path}: sheet(s) {', '.join(chosen)}: empty, no records")
+    data = pl.concat(frames, how="vertical")
+    payload = [c for c in data.columns if c not in ("source_row", "source_sheet")]
+    # Rows left entirely blank inside a sheet are not records.
+    return data.filter(~pl.all_horizontal(pl.col(payload).is_null()))
+
+
+def _natural_sorted(names: list[str]) -> list[str]:
+    """`Cases`, `Cases 2`, ..., `Cases 10` in that order."""
+    import re
+
+    def key(name: str) -> list[object]:
+        return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+    return sorted(names, key=key)
+
+
+# --------------------------------------------------------------------------- JSON Lines
+
+
+def _read_jsonl(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
+    data = path.read_bytes()
+    _sniff_binary(path, data[: 1 << 16], "JSON Lines")
+    encoding = crosswalk.read.encoding
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        _check_encoding(path, data, encoding)
+        raise
+    except LookupError:
+        raise DeliveryError(f"{path}: unknown encoding {encoding!r} in read.encoding") from None
+    lines = pl.Series("line", text.split("\n"), dtype=pl.String)
+    del text
+    numbered = (
+        lines.to_frame()
+        .with_row_index("source_row", offset=1)
+        .filter(pl.col("line").str.strip_chars() != "")
+    )
+    if numbered.height == 0:
+        raise DeliveryError(f"{path}: no records (only blank lines)")
+    payload = "\n".join(numbered["line"].to_list()).encode("utf-8")
+    try:
+        parsed = pl.read_ndjson(io.BytesIO(payload), infer_schema_length=None)
+    except Exception:
+        _locate_json_error(path, numbered)
+        raise DeliveryError(f"{path}: cannot parse as JSON Lines") from None
+    if parsed.height != numbered.height:
+        _locate_json_error(path, numbered)
+        raise DeliveryError(f"{path}: {numbered.height} lines but {parsed.height} records")
+    flat = _flatten(parsed)
+    return flat.with_columns(numbered["source_row"].cast(pl.Int64).alias("source_row"))
+
+
+def _locate_json_error(path: Path, numbered: pl.DataFrame) -> None:
+    """Find the first line that is not a JSON object (error path only)."""
+    for number, line in numbered.iter_rows():
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DeliveryError(
+                f"{path}: line {number}, column {exc.colno}: broken JSON ({exc.msg})"
+            ) from None
+        if not isinstance(value, dict):
+            raise DeliveryError(
+                f"{path}: line {number}: a JSON {type(value).__name__}, expected an object"
+            )
+
+
+def _flatten(frame: pl.DataFrame) -> pl.DataFrame:
+    """Nested structs -> dotted text columns; lists -> `;`-joined text."""
+    columns: list[pl.Series] = []
+
+    def walk(series: pl.Series, name: str) -> None:
+        dtype = series.dtype
+        if isinstance(dtype, pl.Struct):
+            unnested = series.struct.unnest()
+            for field in unnested.columns:
+                walk(unnested[field], f"{name}.{field}")
+        elif isinstance(dtype, pl.List | pl.Array):
+            inner = series.list.eval(_element_text(dtype.inner))  # type: ignore[union-attr]
+            joined = inner.list.join(JSON_LIST_SEPARATOR, ignore_nulls=True)
+            columns.append(joined.replace("", None).alias(name))
+        elif dtype == pl.Null:
+            columns.append(pl.Series(name, [None] * len(series), dtype=pl.String))
+        else:
+            columns.append(_scalar_text(series).alias(name))
+
+    for col in frame.columns:
+        walk(frame[col], col)
+    return pl.DataFrame(columns)
+
+
+def _element_text(dtype: pl.DataType | None) -> pl.Expr:
+    if isinstance(dtype, pl.Struct | pl.List | pl.Array):
+        return (
+            pl.element().struct.json_encode()
+            if isinstance(dtype, pl.Struct)
+            else (pl.element().cast(pl.String))
+        )
+    if dtype == pl.Boolean:
+        return pl.element().cast(pl.String).str.to_lowercase()
+    return pl.element().cast(pl.String)
+
+
+def _scalar_text(series: pl.Series) -> pl.Series:
+    if series.dtype == pl.Float64 or series.dtype == pl.Float32:
+        # 23.0 -> "23": JSON has no int/float distinction a person would see.
+        as_int = series.cast(pl.Int64, strict=False)
+        whole = series.is_finite() & (series == as_int.cast(series.dtype))
+        return pl.select(
+            pl.when(whole).then(as_int.cast(pl.String)).otherwise(series.cast(pl.String))
+        ).to_series()
+    return series.cast(pl.String)
+
+
+# --------------------------------------------------------------------------- Parquet
+
+
+def _read_parquet(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head != b"PAR1":
+        raise DeliveryError(f"{path}: byte 0: not a Parquet file (no PAR1 signature)")
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as exc:
+        raise DeliveryError(f"{path}: cannot read Parquet: {type(exc).__name__}") from None
+    flat = _flatten(frame)
+    return flat.with_columns(pl.int_range(1, flat.height + 1, dtype=pl.Int64).alias("source_row"))
