@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import unicodedata
 from collections.abc import Iterable, Mapping
 from functools import cache
 
@@ -21,6 +22,12 @@ from ctdc_assets.standard import country_codes, load_standard
 
 #: Minimum similarity (0..1) for a misspelled name to count as a country name.
 FUZZY_CUTOFF = 0.85
+
+
+def _fold(value: str) -> str:
+    """Normalised and without accents: `Sénégal` and `Senegal` are one name."""
+    decomposed = unicodedata.normalize("NFKD", normalize(value))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 @cache
@@ -36,7 +43,7 @@ def _names() -> dict[str, str]:
         for attr in ("name", "official_name", "common_name"):
             value = getattr(c, attr, None)
             if value:
-                names.setdefault(normalize(value), c.alpha_2)
+                names.setdefault(_fold(value), c.alpha_2)
     names.setdefault("kosovo", "XK")
     return names
 
@@ -75,12 +82,12 @@ def to_alpha2(
     Order: override map, missing spellings, alpha-2 (any case), alpha-3, English name,
     then (if `fuzzy`) country_converter patterns and close spellings of names.
     """
-    overrides = {normalize(k): v for k, v in (overrides or {}).items()}
-    missing_set = {normalize(m) for m in missing}
+    overrides = {_fold(k): v for k, v in (overrides or {}).items()}
+    missing_set = {_fold(m) for m in missing}
     out: dict[str, str | None] = {}
     pending: list[str] = []
     for value in values:
-        key = normalize(value)
+        key = _fold(value)
         upper = key.upper()
         if key in overrides:
             out[value] = overrides[key]
@@ -101,7 +108,7 @@ def to_alpha2(
         for value in pending:
             code = found.get(value.strip())
             if code is None:
-                close = difflib.get_close_matches(normalize(value), names, 1, FUZZY_CUTOFF)
+                close = difflib.get_close_matches(_fold(value), names, 1, FUZZY_CUTOFF)
                 code = _names()[close[0]] if close else None
             out[value] = code
     return out

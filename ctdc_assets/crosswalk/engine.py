@@ -200,7 +200,7 @@ def parse_age(text: str) -> tuple[float, float] | None:
     """`17` -> (17, 17); `18-24` -> (18, 24); `48+` -> (48, inf); otherwise None."""
     key = normalize(text)
     if m := _AGE_NUMBER.fullmatch(key):
-        age = math.floor(float(m[1]))
+        age = float(math.floor(float(m[1])))
         return (age, age)
     if m := _AGE_RANGE.fullmatch(key):
         low, high = float(m[1]), float(m[2])

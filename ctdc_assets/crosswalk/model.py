@@ -585,7 +585,20 @@ def _check_rule(var: str, kind: str, rule: Rule, std: Standard) -> list[str]:
 
 class _YamlLoader(yaml.SafeLoader):
     """YAML 1.2-like scalars: only true/false are booleans (`no`, `yes`, `NA` and `on`
-    stay text) and dates stay text until the schema parses them."""
+    stay text) and dates stay text until the schema parses them. A key given twice
+    in one mapping is an error (YAML would silently keep the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _YamlLoader.yaml_implicit_resolvers = {

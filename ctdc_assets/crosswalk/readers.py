@@ -163,17 +163,10 @@ def _read_csv(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
         )
     except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as exc:
         if bad_rows:
-            number, found = bad_rows[0]
-            where = f"row {number}" if number is not None else "a row"
-            missing_col = header[found] if found < len(header) else None
-            detail = (
-                f"first missing column {missing_col!r}"
-                if missing_col
-                else f"a value beyond the last column {header[-1]!r}"
-            )
+            _locate_ragged(path, header, opts.delimiter, opts.quote, encoding)
             raise DeliveryError(
-                f"{path}: {where}: {found} field(s) where the header has {len(header)} "
-                f"({detail}); a ragged or truncated line, or a wrong delimiter/quote"
+                f"{path}: a row has {bad_rows[0][1]} field(s) where the header has "
+                f"{len(header)}; a ragged or truncated line, or a wrong delimiter/quote"
             ) from None
         _check_encoding(path, path.read_bytes(), "utf-8" if utf8 else encoding)
         message = str(exc).split(":", 1)[0]  # never echo row content
@@ -181,6 +174,32 @@ def _read_csv(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns(pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias("source_row"))
+
+
+def _locate_ragged(
+    path: Path, header: list[str], delimiter: str, quote: str, encoding: str
+) -> None:
+    """Error path only: find the first record whose field count differs from the header."""
+    import csv
+
+    with path.open(encoding=encoding, newline="", errors="replace") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quotechar=quote, strict=False)
+        next(reader, None)
+        for record_number, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) == len(header):
+                continue
+            found = len(row)
+            if found < len(header):
+                detail = f"first missing column {header[found]!r}"
+            else:
+                detail = f"a value beyond the last column {header[-1]!r}"
+            raise DeliveryError(
+                f"{path}: row {record_number} (line {reader.line_num}): {found} field(s) "
+                f"where the header has {len(header)} ({detail}); a ragged or truncated "
+                "line, or a wrong delimiter/quote"
+            )
 
 
 def _csv_header(path: Path, delimiter: str, quote: str, encoding: str) -> list[str]:
