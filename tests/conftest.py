@@ -1,0 +1,97 @@
+"""Shared fixtures: an isolated deployment (data dir, instance, keys) and one pipeline run.
+
+Every test that runs the pipeline does so in its own temporary data folder, with the
+real DuckDB file, real landing files and a real (SQLite-backed) Dagster instance.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ctdc_assets.config import PROJECT_ROOT, Settings
+
+SMALL_SAMPLE = 1_200  # records across the three contributors: every shape, fast
+
+
+@dataclass
+class Deployment:
+    """One isolated deployment: where its data, config and instance live."""
+
+    root: Path
+    env: dict[str, str]
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+
+def make_deployment(root: Path, monkeypatch: pytest.MonkeyPatch | None = None) -> Deployment:
+    """Point every setting at `root`; crosswalks and expectations are copies one may edit."""
+    for folder in ("crosswalks", "expectations"):
+        shutil.copytree(PROJECT_ROOT / folder, root / folder, dirs_exist_ok=True)
+    shutil.copyfile(PROJECT_ROOT / "release_policy.yaml", root / "release_policy.yaml")
+    env = {
+        "CTDC_DATA_DIR": str(root / "data"),
+        "CTDC_CROSSWALKS_DIR": str(root / "crosswalks"),
+        "CTDC_EXPECTATIONS_DIR": str(root / "expectations"),
+        "CTDC_POLICY": str(root / "release_policy.yaml"),
+        "DAGSTER_HOME": str(root / "data" / "dagster_home"),
+    }
+    for key, value in env.items():
+        if monkeypatch is not None:
+            monkeypatch.setenv(key, value)
+        else:
+            os.environ[key] = value
+    return Deployment(root, env)
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Deployment:
+    return make_deployment(tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment, object]]:
+    """The whole pipeline run once on a small sample; many tests read its results."""
+    from ctdc_assets.runner import run_pipeline
+    from ctdc_assets.sample_data import write_sample
+
+    saved = dict(os.environ)
+    root = tmp_path_factory.mktemp("pipeline")
+    deployment = make_deployment(root)
+    write_sample(deployment.data_dir / "landing", records=SMALL_SAMPLE, seed=11)
+    outcome = run_pipeline(Settings.from_env())
+    try:
+        yield deployment, outcome
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[object]:
+    """A headless Debian chromium driven by Playwright (installed with apt if missing).
+
+    Shared by every browser test (dashboard, Dagster UI); each test opens its own page.
+    """
+    from playwright.sync_api import sync_playwright
+
+    from services import CHROMIUM_ARGS, chromium_path
+
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
