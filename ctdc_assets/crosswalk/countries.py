@@ -53,14 +53,19 @@ def _alpha3() -> dict[str, str]:
     return {c.alpha_3: c.alpha_2 for c in pycountry.countries} | {"XKX": "XK", "RKS": "XK"}
 
 
+@cache
+def _converter():  # type: ignore[no-untyped-def]
+    import country_converter as coco  # slow to import and build: once, only when needed
+
+    logging.getLogger("country_converter").setLevel(logging.ERROR)
+    return coco.CountryConverter()
+
+
 def _coco(values: list[str]) -> dict[str, str]:
     """country_converter's regex patterns, for names pycountry does not spell that way."""
     if not values:
         return {}
-    import country_converter as coco  # slow to import: only when needed
-
-    logging.getLogger("country_converter").setLevel(logging.ERROR)
-    converted = coco.CountryConverter().convert(values, to="ISO2", not_found=None)
+    converted = _converter().convert(values, to="ISO2", not_found=None)
     if isinstance(converted, str):
         converted = [converted]
     out: dict[str, str] = {}

@@ -225,6 +225,14 @@ class _Context:
         self.unmapped = _Unmapped(cw.identifiers)
         self.bands = age_bands(std)
         self.max_age = 120
+        self._dates: dict[tuple[str, str], pl.Series] = {}
+
+    def date(self, frame: pl.DataFrame, column: str, date_format: str) -> pl.Series:
+        """A date column parsed once per harmonize run (several rules share birthdates)."""
+        key = (column, date_format)
+        if key not in self._dates:
+            self._dates[key] = frame.select(_parse_date(column, date_format)).to_series()
+        return self._dates[key]
 
     # ---------------------------------------------------------------- filters
 
@@ -420,7 +428,11 @@ class _Context:
     def _count_bad(self, frame: pl.DataFrame, var: str, column: str, bad: pl.Expr) -> None:
         """Count rows where `bad` holds and the source held a (non-missing) value."""
         present = pl.col(column).is_not_null() & ~_norm(pl.col(column)).is_in(self.missing)
-        rows = frame.filter(bad & present).get_column(column)
+        rows = (
+            frame.select(pl.col(column), (bad & present).alias("_bad"))
+            .filter(pl.col("_bad"))
+            .get_column(column)
+        )
         if rows.is_empty():
             return
         if column in self.cw.identifiers:
@@ -438,10 +450,16 @@ class _Context:
         impossible age), for the unmapped report.
         """
         exprs: list[pl.Expr] = []
+        dates: list[pl.Series] = []
         low = high = None
         if spec.birthdate and spec.at and spec.date_format:
-            birth = _parse_date(spec.birthdate, spec.date_format)
-            at = _parse_date(spec.at, spec.date_format)
+            # Parse each date column once (a parse repeated inside one expression is not
+            # shared), then compute on the parsed dates.
+            dates = [
+                self.date(frame, spec.birthdate, spec.date_format).alias("_birth"),
+                self.date(frame, spec.at, spec.date_format).alias("_at"),
+            ]
+            birth, at = pl.col("_birth"), pl.col("_at")
             before_birthday = (at.dt.month().cast(pl.Int32) * 100 + at.dt.day()) < (
                 birth.dt.month().cast(pl.Int32) * 100 + birth.dt.day()
             )
@@ -468,7 +486,8 @@ class _Context:
             low = y_low if low is None else pl.coalesce(low, y_low)
             high = y_high if high is None else pl.coalesce(high, y_high)
         assert low is not None and high is not None
-        return frame.select(low.alias("_low"), high.alias("_high"), *exprs)
+        source = frame.with_columns(dates) if dates else frame
+        return source.select(low.alias("_low"), high.alias("_high"), *exprs)
 
     def _report_age(
         self, frame: pl.DataFrame, var: str, spec: AgeSource, work: pl.DataFrame
@@ -589,14 +608,13 @@ class _Context:
     def record_key(self, frame: pl.DataFrame) -> pl.Series:
         """HMAC-SHA256 of `<contributor>\\x1f<case id>`, hex; see README for no case id."""
         prefix = f"{self.cw.name}{_SEP}"
-        content = self._row_content(frame)
         if self.cw.case_id:
             cid = frame.get_column(self.cw.case_id).str.strip_chars().replace("", None)
-            messages = pl.select(
-                pl.when(cid.is_not_null()).then(pl.lit(prefix) + cid).otherwise(content)
-            ).to_series()
+            messages = pl.select(pl.lit(prefix) + cid).to_series()
+            if cid.null_count():
+                messages = messages.fill_null(self._row_content(frame))
         else:
-            messages = content
+            messages = self._row_content(frame)
         return pl.Series("record_key", _hmac_hex(self.key, messages.to_list()), dtype=pl.String)
 
     def _row_content(self, frame: pl.DataFrame) -> pl.Series:

@@ -41,6 +41,8 @@ DEFAULT_MISSING_VALUES: tuple[str, ...] = (
     "nil",
     "unknown",
     "not known",
+    "not specified",
+    "unspecified",
     "-99",
 )
 DEFAULT_TRUE_VALUES: tuple[str, ...] = ("true", "yes", "y", "1", "t")
