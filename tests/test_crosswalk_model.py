@@ -92,3 +92,39 @@ def test_a_broken_file_in_the_folder_fails_the_load(tmp_path: Path) -> None:
     write(tmp_path, "read: [unclosed\n", "broken")
     with pytest.raises(CrosswalkError, match=r"broken\.yaml"):
         load_crosswalks(tmp_path)
+
+
+def test_readme_documents_every_key() -> None:
+    """A data engineer can find every key of the schema in crosswalks/README.md."""
+    from pydantic import BaseModel
+
+    from ctdc_assets.crosswalk.model import RULE_KINDS, Crosswalk
+
+    readme = (CROSSWALKS / "README.md").read_text(encoding="utf-8")
+    seen: set[type[BaseModel]] = set()
+    missing: list[str] = []
+
+    def walk(model: type[BaseModel]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            key = info.alias or name
+            if key != "name" and f"`{key}`" not in readme and f"{key}:" not in readme:
+                missing.append(f"{model.__name__}.{key}")
+            for sub in _models_in(info.annotation):
+                walk(sub)
+
+    def _models_in(annotation: object) -> list[type[BaseModel]]:
+        from typing import get_args
+
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return [annotation]
+        return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+    walk(Crosswalk)
+    for rule in RULE_KINDS.values():
+        walk(rule)
+    assert not missing, missing
+    for kind in RULE_KINDS:
+        assert f"### `{kind}`" in readme, kind
