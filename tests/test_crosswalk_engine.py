@@ -606,3 +606,17 @@ def test_crosswalk_loaded_from_a_single_file(tmp_path: Path) -> None:
     path = tmp_path / "hotline.yaml"
     path.write_text((CROSSWALKS / "hotline.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     assert load_crosswalk(path).name == "hotline"
+
+
+def test_unmapped_values_that_look_personal_are_withheld(tmp_path: Path, crosswalks) -> None:
+    delivered = pl.read_csv(SAMPLE, infer_schema=False).head(3)
+    delivered = delivered.with_columns(
+        pl.Series("gender", ["call +1 555 010 0100", "jo@example.org", "31/02/2020"])
+    )
+    path = tmp_path / "ctdc.csv"
+    delivered.write_csv(path)
+    crosswalk = crosswalks["ctdc_standard"]
+    result = harmonize(crosswalk, read_delivery(crosswalk, path), KEY)
+    shown = set(result.unmapped["source_value"])
+    assert shown == {"(withheld: looks like personal data)", "31/02/2020"}
+    assert result.unmapped["rows"].sum() == 3

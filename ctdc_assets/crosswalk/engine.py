@@ -58,7 +58,8 @@ _UNMAPPED_SCHEMA = {
     "source_value": pl.String,
     "rows": pl.Int64,
 }
-_PERSONAL = re.compile(r"@|\d[\d\s().+-]{6,}\d|CANARY", re.IGNORECASE)
+_PERSONAL = re.compile(r"@|\+?\d[\d\s().-]{6,}\d|CANARY", re.IGNORECASE)
+_DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}")
 _SEP = "\x1f"
 
 
@@ -94,7 +95,7 @@ class _Unmapped:
     def safe(self, column: str, value: str) -> str:
         if column in self.identifiers:
             return WITHHELD
-        if _PERSONAL.search(value):
+        if _PERSONAL.search(value) and not _DATE_LIKE.fullmatch(value.strip()):
             return WITHHELD_PERSONAL
         return value if len(value) <= 80 else value[:77] + "..."
 
