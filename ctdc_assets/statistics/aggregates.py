@@ -1,0 +1,470 @@
+"""Aggregate tables on the full merged victims table, before anonymization.
+
+Every table has the same long shape, so one audit and one dashboard read them all:
+
+    year | region | <dimension columns> | count | suppressed | total | share | unknown_share
+    (+ `<country>_name` / `<country>_subregion` label columns where a country is a dimension)
+
+- `year` is the registration year as text, `Unknown`, or `All`; `region` is the UN M49
+  region of the country of exploitation (`Unknown` when that country is not known) or
+  `All`. Every other dimension also has `All` rows: the margins. So a table holds, for
+  every year and region (and for all years and regions together), the full table with
+  its totals, and the dashboard's filter never needs a count that is not published.
+- Multi-response dimensions (means of control, types of exploitation, ...) count the
+  people with that value; a person can have several, so their rows do not add up to the
+  `All` row, which counts the people in scope. `Not recorded` counts people in scope
+  with none of the values recorded.
+- `count` is null when `suppressed` (small-cell protection, see `protection.py`);
+  `total` is the count of the row with every dimension but year and region at `All`;
+  `share` = count / total; `unknown_share` the share of people in the same year and
+  region whose value is unknown in at least one of the table's dimensions, computed
+  from published counts only (null when one of those is suppressed).
+- Zero counts are not listed: a combination that is absent has count 0.
+
+`about_tables` describes every table (dimensions, which are multi-response, which are
+nested in which, the threshold and the method); the audit reads the structure there.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+from ctdc_assets.regions import country_names, un_regions
+from ctdc_assets.standard import Standard, load_standard
+from ctdc_assets.statistics.protection import Layout, protect
+
+ALL = "All"
+UNKNOWN = "Unknown"
+NOT_RECORDED = "Not recorded"
+GUIDE = "about_tables"
+MEASURES = ("count", "suppressed", "total", "share", "unknown_share")
+
+Kind = Literal["additive", "multi", "fixed"]
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One dimension column of a table."""
+
+    column: str
+    kind: Kind = "additive"
+    parent: str | None = None  # the dimension this one is nested in (country in region)
+    unknown: str = UNKNOWN  # the value that means "not known"
+    value: str | None = None  # fixed dimensions: their one value (else the scope label)
+
+
+YEAR = Dimension("year")
+ALL_YEARS = Dimension("year", "fixed", value=ALL)
+REGION = Dimension("region")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What one table counts."""
+
+    name: str
+    title: str
+    description: str
+    dims: tuple[Dimension, ...]  # besides year and region
+    year: Dimension = YEAR
+    sets: tuple[tuple[str, ...], ...] = ()  # the largest crossings published (none: all)
+    multi_list: str | None = None  # standard list variable behind the multi dimension
+    scope: tuple[str, str] | None = None  # (flag variable, label): people counted
+    labels: tuple[str, ...] = ()  # country dimensions that get name/sub-region columns
+
+
+def table_specs(standard: Standard | None = None) -> list[TableSpec]:
+    """The published tables, in dashboard order."""
+    std = standard or load_standard()
+    label = {v.name: v.label for v in std.variables if v.label}
+    forced_labour, sexual = label["isForcedLabour"], label["isSexualExploit"]
+    exploitation = Dimension("type_of_exploitation", "multi", unknown=NOT_RECORDED)
+    return [
+        TableSpec(
+            "victims_by_year_datasource",
+            "Victims by year of registration and data source",
+            "Victims by year of registration and how the case reached the collaborative.",
+            (Dimension("datasource"),),
+        ),
+        TableSpec(
+            "victims_by_gender_age",
+            "Victims by gender and age band",
+            "Victims by gender and by age at registration (age bands of the standard); "
+            "gender by age is crossed for all years together (by region).",
+            (Dimension("gender"), Dimension("age_band")),
+            sets=(
+                ("year", "region", "gender"),
+                ("year", "region", "age_band"),
+                ("region", "gender", "age_band"),
+            ),
+        ),
+        TableSpec(
+            "victims_by_citizenship",
+            "Victims by citizenship",
+            "Victims by citizenship (country of origin for the NGO network), with the UN "
+            "region of the citizenship; 00 = not known.",
+            (
+                Dimension("citizenship_region"),
+                Dimension("citizenship", parent="citizenship_region", unknown="00"),
+            ),
+            labels=("citizenship",),
+        ),
+        TableSpec(
+            "victims_by_exploitation_country",
+            "Victims by country of exploitation and UN region",
+            "Victims by country of exploitation; the rows with exploitation_country = All "
+            "are the UN regions; 00 = not known.",
+            (Dimension("exploitation_country", parent="region", unknown="00"),),
+            labels=("exploitation_country",),
+        ),
+        TableSpec(
+            "flows_citizenship_to_exploitation",
+            "Flows from citizenship to country of exploitation",
+            "Victims by citizenship and country of exploitation (a flow from one to the "
+            "other), all years together (by year most flows would be below the threshold); "
+            "00 = not known.",
+            (
+                Dimension("citizenship", unknown="00"),
+                Dimension("exploitation_country", parent="region", unknown="00"),
+            ),
+            labels=("citizenship", "exploitation_country"),
+            year=ALL_YEARS,
+        ),
+        TableSpec(
+            "exploitation_type_by_gender",
+            "Type of exploitation by gender",
+            "Victims by type of exploitation (multi-response) and gender; crossed for all "
+            "years together (by region).",
+            (Dimension("gender"), exploitation),
+            multi_list="typeOfExploitConcatenated",
+            sets=(
+                ("year", "region", "type_of_exploitation"),
+                ("year", "region", "gender"),
+                ("region", "gender", "type_of_exploitation"),
+            ),
+        ),
+        TableSpec(
+            "exploitation_type_by_majority",
+            "Type of exploitation by majority status",
+            "Victims by type of exploitation (multi-response) and whether they were a minor "
+            "or an adult at registration; crossed for all years together (by region).",
+            (Dimension("majority_status"), exploitation),
+            multi_list="typeOfExploitConcatenated",
+            sets=(
+                ("year", "region", "type_of_exploitation"),
+                ("year", "region", "majority_status"),
+                ("region", "majority_status", "type_of_exploitation"),
+            ),
+        ),
+        TableSpec(
+            "means_of_control",
+            "Means of control",
+            "Victims by means of control used on them (multi-response).",
+            (Dimension("means_of_control", "multi", unknown=NOT_RECORDED),),
+            multi_list="meansOfControlConcatenated",
+        ),
+        TableSpec(
+            "forced_labour_industries",
+            "Industries of forced labour",
+            "Victims of forced labour by industry (multi-response).",
+            (
+                Dimension("type_of_exploitation", "fixed"),
+                Dimension("industry", "multi", unknown=NOT_RECORDED),
+            ),
+            multi_list="typeOfLabourConcatenated",
+            scope=("isForcedLabour", forced_labour),
+        ),
+        TableSpec(
+            "sexual_exploitation_types",
+            "Types of sexual exploitation",
+            "Victims of sexual exploitation by form of sexual exploitation (multi-response).",
+            (
+                Dimension("type_of_exploitation", "fixed"),
+                Dimension("sexual_exploitation_type", "multi", unknown=NOT_RECORDED),
+            ),
+            multi_list="typeOfSexConcatenated",
+            scope=("isSexualExploit", sexual),
+        ),
+        TableSpec(
+            "recruiter_relationship",
+            "Relationship to the recruiter",
+            "Victims by their relationship to the recruiter (multi-response).",
+            (Dimension("recruiter_relationship", "multi", unknown=NOT_RECORDED),),
+            multi_list="RecruiterRelationship",
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------- people
+
+
+def people(victims: pl.DataFrame, standard: Standard | None = None) -> pl.DataFrame:
+    """One row per victim with the table dimensions as text (unknown spelled out)."""
+    std = standard or load_standard()
+    missing, unknown_country = std.missing_code, std.unknown_country
+    regions = un_regions()
+    region_of = {code: region for code, (_, region) in regions.items()}
+
+    def text(column: str) -> pl.Expr:
+        value = pl.col(column).cast(pl.String).str.strip_chars()
+        return (
+            pl.when(value.is_null() | value.is_in([missing, "", UNKNOWN]))
+            .then(pl.lit(UNKNOWN))
+            .otherwise(value)
+        )
+
+    def country(column: str) -> pl.Expr:
+        value = pl.col(column).cast(pl.String).str.strip_chars()
+        return (
+            pl.when(value.is_null() | value.is_in([missing, ""]))
+            .then(pl.lit(unknown_country))
+            .otherwise(value)
+        )
+
+    def region(column: str) -> pl.Expr:
+        return pl.col(column).replace_strict(region_of, default=UNKNOWN, return_dtype=pl.String)
+
+    year = pl.col("yearOfRegistration").cast(pl.Int32)
+    frame = victims.select(
+        pl.when(year.is_null() | (year < 0))
+        .then(pl.lit(UNKNOWN))
+        .otherwise(year.cast(pl.String))
+        .alias("year"),
+        country("CountryOfExploitation").alias("exploitation_country"),
+        country("citizenship").alias("citizenship"),
+        text("Datasource").alias("datasource"),
+        text("gender").alias("gender"),
+        text("ageBroad").alias("age_band"),
+        text("majorityStatus").alias("majority_status"),
+        *[
+            pl.col(flag).cast(pl.Int8, strict=False).fill_null(-99)
+            for flag in _all_flags(std)
+            if flag in victims.columns
+        ],
+    )
+    return frame.with_columns(
+        region("exploitation_country").alias("region"),
+        region("citizenship").alias("citizenship_region"),
+    )
+
+
+def _all_flags(std: Standard) -> list[str]:
+    return [v.name for v in std.variables if v.type == "flag"]
+
+
+def _multi_values(frame: pl.DataFrame, column: str, list_name: str, std: Standard) -> pl.DataFrame:
+    """One row per (person, value): the flags set to 1, or `Not recorded` when none is."""
+    flags = std.flags_of(list_name)
+    parts = [
+        frame.filter(pl.col(f.name) == 1).with_columns(pl.lit(f.label).alias(column))
+        for f in flags
+        if f.name in frame.columns
+    ]
+    present = [f.name for f in flags if f.name in frame.columns]
+    nothing = pl.all_horizontal([pl.col(n) == -99 for n in present]) if present else pl.lit(True)
+    parts.append(frame.filter(nothing).with_columns(pl.lit(NOT_RECORDED).alias(column)))
+    return pl.concat(parts)
+
+
+# --------------------------------------------------------------------------- cubes
+
+
+def _cube(base: pl.DataFrame, spec: TableSpec, std: Standard) -> pl.DataFrame:
+    """Counts for every grouping set: each dimension at a value or at `All`."""
+    dims = (spec.year, REGION, *spec.dims)
+    fixed = [d for d in dims if d.kind == "fixed"]
+    free = [d for d in dims if d.kind != "fixed"]
+    if spec.scope:
+        base = base.filter(pl.col(spec.scope[0]) == 1)
+    for d in fixed:
+        value = d.value or (spec.scope[1] if spec.scope else ALL)
+        base = base.with_columns(pl.lit(value).alias(d.column))
+    multi = next((d for d in free if d.kind == "multi"), None)
+    exploded = (
+        _multi_values(base, multi.column, spec.multi_list, std)
+        if multi and spec.multi_list
+        else None
+    )
+    parts = []
+    for keep in itertools.product((True, False), repeat=len(free)):
+        kept = {d.column for d, k in zip(free, keep, strict=True) if k}
+        if spec.sets and not any(kept <= set(top) for top in spec.sets):
+            continue  # a crossing not published (too fine to be useful once protected)
+        source = exploded if multi is not None and multi.column in kept else base
+        assert source is not None
+        group = [d.column for d in dims if d.column in kept or d.kind == "fixed"]
+        counted = source.group_by(group).agg(pl.len().cast(pl.Int64).alias("count"))
+        parts.append(
+            counted.with_columns(
+                [pl.lit(ALL).alias(d.column) for d in free if d.column not in kept]
+            ).select(*[d.column for d in dims], "count")
+        )
+    return pl.concat(parts)
+
+
+def layout(spec: TableSpec) -> Layout:
+    dims = (spec.year, REGION, *spec.dims)
+    return Layout(
+        dims=tuple(d.column for d in dims),
+        additive=frozenset(d.column for d in dims if d.kind == "additive"),
+        parents={d.column: d.parent for d in dims if d.parent},
+    )
+
+
+# --------------------------------------------------------------------------- finishing
+
+
+def _finish(table: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
+    """Add total, share, unknown share (all from published counts) and country labels."""
+    dims = (spec.year, REGION, *spec.dims)
+    filters = ["year", "region"]
+    fixed = [d.column for d in dims if d.kind == "fixed" and d.column not in filters]
+    categories = [d for d in dims if d.column not in filters and d.kind != "fixed"]
+    at_all = pl.all_horizontal([pl.col(d.column) == ALL for d in categories])
+    state = [*filters, *fixed]
+    totals = table.filter(at_all).select(*state, pl.col("count").alias("total"))
+    unknown = _unknown_counts(table, spec, state, categories)
+    out = (
+        table.join(totals, on=state, how="left")
+        .join(unknown, on=state, how="left")
+        .with_columns(
+            (pl.col("count") / pl.col("total")).alias("share"),
+            pl.when(pl.col("blocked").fill_null(False))
+            .then(None)
+            .otherwise(pl.col("unknown_count").fill_null(0) / pl.col("total"))
+            .alias("unknown_share"),
+        )
+        .drop("unknown_count", "blocked")
+    )
+    names = country_names()
+    subregions = {code: sub for code, (sub, _) in un_regions().items()}
+    labels = []
+    for column in spec.labels:
+        code = pl.col(column)
+        labels += [
+            pl.when(code == ALL)
+            .then(pl.lit(ALL))
+            .otherwise(code.replace_strict(names, default=UNKNOWN, return_dtype=pl.String))
+            .alias(f"{column}_name"),
+            pl.when(code == ALL)
+            .then(pl.lit(ALL))
+            .otherwise(code.replace_strict(subregions, default=UNKNOWN, return_dtype=pl.String))
+            .alias(f"{column}_subregion"),
+        ]
+    columns = [d.column for d in dims]
+    label_columns = [c for column in spec.labels for c in (f"{column}_name", f"{column}_subregion")]
+    return (
+        out.with_columns(labels)
+        .select(*columns, *label_columns, *MEASURES)
+        .sort(columns, nulls_last=True)
+    )
+
+
+def _unknown_counts(
+    table: pl.DataFrame, spec: TableSpec, state: list[str], categories: Sequence[Dimension]
+) -> pl.DataFrame:
+    """People with an unknown value in at least one dimension, by inclusion-exclusion
+    over the published rows; null when a row it needs is suppressed or not published
+    (a crossing published for all years only, say)."""
+    at_all = pl.all_horizontal([pl.col(d.column) == ALL for d in categories])
+    states = table.filter(at_all).select(state)
+    terms = []
+    for size in range(1, len(categories) + 1):
+        for subset in itertools.combinations(categories, size):
+            inside = {d.column for d in subset}
+            match = pl.all_horizontal(
+                [pl.col(d.column) == (d.unknown if d.column in inside else ALL) for d in categories]
+            )
+            found = table.filter(match).select(
+                *state, pl.col("count").alias("term"), pl.lit(True).alias("row")
+            )
+            published = pl.lit(True)
+            if spec.sets:
+                published = pl.any_horizontal(
+                    [
+                        pl.all_horizontal(
+                            [pl.lit(True)]
+                            + [pl.col(c) == ALL for c in ("year", "region") if c not in top]
+                        )
+                        for top in spec.sets
+                        if inside <= set(top)
+                    ]
+                    or [pl.lit(False)]
+                )
+            sign = 1 if size % 2 else -1
+            terms.append(
+                states.join(found, on=state, how="left").select(
+                    *state,
+                    pl.when(pl.col("row").is_null() & published)
+                    .then(0)
+                    .otherwise(pl.col("term") * sign)
+                    .alias("term"),
+                )
+            )
+    return (
+        pl.concat(terms)
+        .group_by(state)
+        .agg(
+            pl.col("term").sum().alias("unknown_count"),
+            pl.col("term").is_null().any().alias("blocked"),
+        )
+    )
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def compute_aggregates(victims: pl.DataFrame, threshold: int) -> dict[str, pl.DataFrame]:
+    """The protected aggregate tables (and `about_tables`), by name."""
+    std = load_standard()
+    base = people(victims, std)
+    specs = table_specs(std)
+    raw = {spec.name: _cube(base, spec, std) for spec in specs}
+    protected = protect(raw, {spec.name: layout(spec) for spec in specs}, threshold)
+    tables = {spec.name: _finish(protected[spec.name], spec) for spec in specs}
+    tables[GUIDE] = about_tables(specs, threshold)
+    return tables
+
+
+METHOD = (
+    "Counts from 1 to threshold-1 are suppressed (primary). Then, in every published "
+    "relation total = sum of its parts (across years, regions and every additive "
+    "dimension, and for identical counts shared between tables), suppressed parts are "
+    "either none or at least two summing to at least the threshold, and a suppressed total "
+    "has at least one suppressed part; the smallest published parts are suppressed until "
+    "that holds (secondary). Last, no suppressed count may be determined by the system of "
+    "all published relations; any that is gets a further suppression. Totals over a "
+    "filter in the dashboard are sums of published counts only."
+)
+
+
+def about_tables(specs: Sequence[TableSpec], threshold: int) -> pl.DataFrame:
+    """One row per table: what it counts and how to read (and audit) it."""
+    rows = []
+    for spec in specs:
+        dims = (spec.year, REGION, *spec.dims)
+        rows.append(
+            {
+                "table": spec.name,
+                "title": spec.title,
+                "description": spec.description,
+                "dimensions": ",".join(d.column for d in dims),
+                "multi_response": ",".join(d.column for d in dims if d.kind == "multi"),
+                "fixed": ",".join(d.column for d in dims if d.kind == "fixed"),
+                "nested": ",".join(f"{d.column}<{d.parent}" for d in dims if d.parent),
+                "unknown_values": ",".join(
+                    f"{d.column}:{d.unknown}" for d in dims if d.kind != "fixed"
+                ),
+                "people_counted": (
+                    f"victims with {spec.scope[1].lower()}" if spec.scope else "all victims"
+                ),
+                "threshold": threshold,
+                "method": METHOD,
+            }
+        )
+    return pl.DataFrame(rows)
