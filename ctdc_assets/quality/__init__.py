@@ -1,0 +1,11 @@
+"""Quality gates: Great Expectations suites run on Polars tables, reported to Dagster.
+
+`bridge.run_suite` validates a table against a suite JSON and returns a `GateResult`
+(`.to_check_result()` for a blocking asset check, `.to_markdown()` for the report);
+`suites` generates the harmonized and merged suites from the standard; `report`
+writes the release's quality report. GX itself is imported only when a suite runs.
+"""
+
+from ctdc_assets.quality.bridge import GateResult, Outcome, Suite, SuiteError, load_suite, run_suite
+
+__all__ = ["GateResult", "Outcome", "Suite", "SuiteError", "load_suite", "run_suite"]

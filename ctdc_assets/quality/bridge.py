@@ -1,0 +1,1100 @@
+"""Run a Great Expectations suite (JSON under `expectations/`) on a table; return a gate result.
+
+Why not `dagster-ge`: it only supports GX < 1.0. Why not hand a 92,000-row frame to
+GX as is: GX spends ~25 ms per expectation in its own bookkeeping and re-filters the
+whole pandas frame per expectation, and at 10M rows the pandas copy alone would not
+fit. So the bridge lets GX decide *which values* are unexpected and lets Polars count
+*how many rows* hold them:
+
+- row-wise expectations (in set, regex, not null, pair equal, ...) depend only on the
+  values in their own columns, so GX sees one row per distinct value (combination)
+  of those columns; Polars keeps, per distinct value, its row count and first row
+  numbers. Counts, percentages and `mostly` are computed from those, exactly.
+- uniqueness sees each duplicated value twice (and nothing else);
+- set-based aggregates (distinct values in set, min, max) see the distinct values;
+- schema expectations (columns present, types) see the zero-row frame, row-count
+  expectations a frame of the right length with no columns;
+- anything else (mean, increasing, ...) gets the full columns it names.
+
+All of that runs in one GX validation per kind, against an ephemeral context. GX is
+imported on first use only (~3 s on a laptop, ~12 s on a slow CI box), so the
+Dagster code location still loads fast.
+
+Severity is GX's own `severity` field (`critical` blocks, `warning` reports); a suite
+must set it on every expectation. An expectation type GX does not know, or kwargs it
+rejects, raise `SuiteError` instead of being dropped as `ExpectationSuite(**json)` would.
+Columns holding personal data are reported with counts only, never values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import polars as pl
+
+from ctdc_assets.quality.derive import derived_expr, source_columns
+
+if TYPE_CHECKING:
+    import dagster as dg
+    import pandas as pd
+
+__all__ = [
+    "ExpectationSpec",
+    "GateResult",
+    "Outcome",
+    "Severity",
+    "Suite",
+    "SuiteError",
+    "load_suite",
+    "run_suite",
+]
+
+Severity = Literal["critical", "warning"]
+Status = Literal["passed", "failed", "skipped", "error"]
+Kind = Literal["map", "unique", "distinct", "schema", "rows", "full"]
+
+SAMPLE_VALUES = 5  # distinct unexpected values shown per failed expectation
+SAMPLE_ROWS = 5  # row numbers kept per failed expectation
+MAX_VALUE_CHARS = 40
+
+_UNIQUE_TYPES = {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
+_SCHEMA_TYPES = {
+    "expect_column_to_exist",
+    "expect_table_columns_to_match_set",
+    "expect_table_columns_to_match_ordered_list",
+    "expect_table_column_count_to_equal",
+    "expect_table_column_count_to_be_between",
+    "expect_column_values_to_be_of_type",
+    "expect_column_values_to_be_in_type_list",
+}
+_ROW_COUNT_TYPES = {"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"}
+_DISTINCT_TYPES = {
+    "expect_column_distinct_values_to_be_in_set",
+    "expect_column_distinct_values_to_contain_set",
+    "expect_column_distinct_values_to_equal_set",
+    "expect_column_unique_value_count_to_be_between",
+    "expect_column_min_to_be_between",
+    "expect_column_max_to_be_between",
+}
+# Row-wise in GX's class tree, but the answer depends on neighbouring rows.
+_ORDER_DEPENDENT_TYPES = {
+    "expect_column_values_to_be_increasing",
+    "expect_column_values_to_be_decreasing",
+    "expect_column_value_z_scores_to_be_less_than",
+}
+_NULL_TYPES = {"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"}
+_INDEX = "__row__"
+
+# Values that look like direct identifiers are never shown, whatever the column.
+IDENTIFIER_PATTERNS: dict[str, str] = {
+    "e-mail": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
+    "phone number": r"\+?\d[\d\s().-]{5,}\d",
+    "date": r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b",
+    "canary": r"[Cc][Aa][Nn][Aa][Rr][Yy]",
+}
+_IDENTIFIER_RE = re.compile("|".join(f"(?:{p})" for p in IDENTIFIER_PATTERNS.values()))
+
+
+class SuiteError(ValueError):
+    """A suite file that cannot be trusted: unknown expectation type, bad kwargs, no severity."""
+
+
+# --------------------------------------------------------------------------- suites
+
+
+@dataclass(frozen=True)
+class ExpectationSpec:
+    """One expectation of a suite, as written in its JSON and checked by GX."""
+
+    index: int
+    type: str
+    kwargs: dict[str, Any]
+    severity: Severity
+    description: str
+    meta: dict[str, Any]
+    kind: Kind
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        kw = self.kwargs
+        if "column" in kw:
+            return (kw["column"],)
+        if "column_A" in kw:
+            return (kw["column_A"], kw["column_B"])
+        return tuple(kw.get("column_list", ()))
+
+    @property
+    def id(self) -> str:
+        return self.meta.get("id") or f"{self.type}({', '.join(self.columns)})"
+
+    @property
+    def table(self) -> str:
+        return self.meta.get("table", "main")
+
+    @property
+    def parameters(self) -> set[str]:
+        return {
+            v["$PARAMETER"]
+            for v in self.kwargs.values()
+            if isinstance(v, Mapping) and "$PARAMETER" in v
+        }
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A loaded, checked suite."""
+
+    name: str
+    expectations: tuple[ExpectationSpec, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def ctdc(self) -> dict[str, Any]:
+        return self.meta.get("ctdc", {})
+
+    @property
+    def derived_columns(self) -> list[dict[str, Any]]:
+        return list(self.ctdc.get("derived_columns", []))
+
+    @property
+    def personal_columns(self) -> set[str]:
+        return set(self.ctdc.get("personal_columns", []))
+
+    def table_options(self, table: str) -> dict[str, Any]:
+        return dict(self.ctdc.get("tables", {}).get(table, {}))
+
+
+def load_suite(source: Path | str | Mapping[str, Any]) -> Suite:
+    """Read a suite (file or dict) and check every expectation with GX; raise on anything odd."""
+    path = None
+    if isinstance(source, Mapping):
+        data = dict(source)
+    else:
+        path = Path(source)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise SuiteError(f"suite {path}: cannot read: {error}") from error
+    where = f"suite {path or data.get('name')!r}"
+    if not isinstance(data.get("name"), str) or not isinstance(data.get("expectations"), list):
+        raise SuiteError(f"{where}: needs a string 'name' and a list 'expectations'")
+
+    gx = _gx()
+    problems: list[str] = []
+    specs: list[ExpectationSpec] = []
+    for i, raw in enumerate(data["expectations"]):
+        type_ = raw.get("type") or raw.get("expectation_type")
+        label = f"expectation #{i + 1} ({type_})"
+        severity = raw.get("severity")
+        if severity not in ("critical", "warning"):
+            problems.append(f"{label}: severity must be 'critical' or 'warning', not {severity!r}")
+            continue
+        try:
+            config = gx.ExpectationConfiguration(
+                type=type_,
+                kwargs=dict(raw.get("kwargs", {})),
+                meta=raw.get("meta"),
+                description=raw.get("description"),
+                severity=severity,
+            )
+            impl = type(config.to_domain_obj())
+        except gx.ExpectationNotFoundError:
+            problems.append(f"{label}: unknown expectation type")
+            continue
+        except Exception as error:  # pydantic / GX configuration errors
+            message = " ".join(str(error).split())
+            problems.append(f"{label}: invalid configuration: {message[:300]}")
+            continue
+        specs.append(
+            ExpectationSpec(
+                index=i,
+                type=type_,
+                kwargs=dict(raw.get("kwargs", {})),
+                severity=severity,
+                description=raw.get("description") or _default_description(type_),
+                meta=dict(raw.get("meta") or {}),
+                kind=_kind(type_, impl, gx),
+            )
+        )
+    if problems:
+        raise SuiteError(f"{where}: {len(problems)} bad expectation(s): " + "; ".join(problems))
+    return Suite(
+        name=data["name"], expectations=tuple(specs), meta=data.get("meta") or {}, path=path
+    )
+
+
+def _default_description(type_: str) -> str:
+    return type_.removeprefix("expect_").replace("_", " ")
+
+
+def _kind(type_: str, impl: type, gx: Any) -> Kind:
+    if type_ in _UNIQUE_TYPES:
+        return "unique"
+    if type_ in _SCHEMA_TYPES:
+        return "schema"
+    if type_ in _ROW_COUNT_TYPES:
+        return "rows"
+    if type_ in _DISTINCT_TYPES:
+        return "distinct"
+    if type_ not in _ORDER_DEPENDENT_TYPES and issubclass(impl, gx.row_wise_classes):
+        return "map"
+    return "full"
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one expectation found. Never holds values of personal columns."""
+
+    id: str
+    type: str
+    description: str
+    severity: Severity
+    columns: tuple[str, ...]
+    status: Status
+    table: str = "main"
+    unexpected: int | None = None
+    evaluated: int | None = None
+    rows: tuple[int | str, ...] = ()
+    samples: tuple[str, ...] = ()
+    observed: str | None = None
+    personal: bool = False
+    note: str | None = None
+    row_label: str = "rows"
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "error")
+
+    @property
+    def percent(self) -> float | None:
+        if self.unexpected is None or not self.evaluated:
+            return None
+        return 100.0 * self.unexpected / self.evaluated
+
+    def sentence(self, source_file: str | None = None) -> str:
+        """One line a person can act on: column, how many rows, why, which rows."""
+        where = f"column {', '.join(self.columns)}" if self.columns else "table"
+        if self.table != "main":
+            where = f"{self.table} {where}"
+        if self.status == "error":
+            return f"{where}: could not be checked ({self.note or 'error'}): {self.description}"
+        if self.unexpected is not None:
+            pct = self.percent
+            share = f" ({_pct(pct)})" if pct is not None else ""
+            noun = self.row_label if self.unexpected != 1 else self.row_label.removesuffix("s")
+            what = f"{self.unexpected:,} {noun}{share} {self.description}"
+        else:
+            what = self.description + (f" (observed: {self.observed})" if self.observed else "")
+        if self.note and self.unexpected is None:
+            what += f" ({self.note})"
+        text = f"{where}: {what}"
+        if self.rows:
+            text += f", e.g. {self.row_label} " + ", ".join(str(r) for r in self.rows[:3])
+            if source_file and self.table == "main":
+                text += f" of {source_file}"
+        return text
+
+
+@dataclass
+class GateResult:
+    """A suite's verdict on one table, ready for Dagster (`to_check_result`) and reports."""
+
+    gate: str
+    suite: str
+    row_count: int
+    outcomes: list[Outcome]
+    source_file: str | None = None
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def evaluated(self) -> int:
+        return sum(o.status != "skipped" for o in self.outcomes)
+
+    @property
+    def critical_failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.failed and o.severity == "critical"]
+
+    @property
+    def warnings(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.failed and o.severity == "warning"]
+
+    @property
+    def skipped(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "skipped"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.critical_failures
+
+    def summary(self) -> str:
+        """The check's description: names gate, file, column and first failing rows."""
+        of = f" of {self.source_file}" if self.source_file else ""
+        if self.critical_failures:
+            first, *rest = self.critical_failures
+            text = f"{self.gate} gate failed: {first.sentence(self.source_file)}"
+            if rest:
+                more = "; ".join(o.sentence() for o in rest[:2])
+                text += f"; also {more}"
+                if len(rest) > 2:
+                    text += f"; and {len(rest) - 2} more critical failures"
+            return text
+        if self.warnings:
+            first = self.warnings[0]
+            extra = f" (+{len(self.warnings) - 1} more)" if len(self.warnings) > 1 else ""
+            return (
+                f"{self.gate} gate passed with {len(self.warnings)} warning(s) on "
+                f"{self.row_count:,} rows{of}: {first.sentence(self.source_file)}{extra}"
+            )
+        return (
+            f"{self.gate} gate passed: {self.evaluated} expectations on {self.row_count:,} rows{of}"
+        )
+
+    def failures_markdown(self) -> str:
+        """Markdown table of failed expectations (critical first); counts only for personal data."""
+        failed = self.critical_failures + self.warnings
+        if not failed:
+            return "No failed expectations."
+        lines = [
+            "| severity | column | expectation | unexpected | % | sample values | first rows |",
+            "|---|---|---|---:|---:|---|---|",
+        ]
+        for o in failed:
+            if o.personal:
+                samples = "_personal data: counts only_"
+            elif o.samples:
+                samples = ", ".join(f"`{_md(s)}`" for s in o.samples)
+            else:
+                samples = _md(o.observed or o.note or "")
+            count = f"{o.unexpected:,}" if o.unexpected is not None else "–"
+            pct = _pct(o.percent) if o.percent is not None else "–"
+            cols = ", ".join(o.columns) or "(table)"
+            if o.table != "main":
+                cols = f"{o.table}: {cols}"
+            rows = ", ".join(str(r) for r in o.rows) or "–"
+            lines.append(
+                f"| {o.severity} | {_md(cols)} | {_md(o.description)} | {count} | {pct} "
+                f"| {samples} | {_md(rows)} |"
+            )
+        return "\n".join(lines)
+
+    def to_markdown(self, heading_level: int = 3) -> str:
+        """A section of the quality report for this gate."""
+        verdict = (
+            "FAILED" if not self.passed else ("passed with warnings" if self.warnings else "passed")
+        )
+        head = "#" * heading_level
+        parts = [
+            f"{head} {self.gate}: {verdict}",
+            "",
+            f"- suite: `{self.suite}`"
+            + (f", delivery file: `{self.source_file}`" if self.source_file else ""),
+            f"- rows checked: {self.row_count:,}; expectations evaluated: {self.evaluated}, "
+            f"critical failures: {len(self.critical_failures)}, warnings: {len(self.warnings)}"
+            + (f", not evaluated: {len(self.skipped)}" if self.skipped else ""),
+            "",
+            self.failures_markdown(),
+        ]
+        if self.skipped:
+            parts += ["", "Not evaluated: " + "; ".join(f"{o.id} ({o.note})" for o in self.skipped)]
+        return "\n".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (no personal values by construction) for metadata and reports."""
+        return {
+            "gate": self.gate,
+            "suite": self.suite,
+            "row_count": self.row_count,
+            "source_file": self.source_file,
+            "seconds": round(self.seconds, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "outcomes": [
+                {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(o).items()}
+                for o in self.outcomes
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateResult:
+        outcomes = [
+            Outcome(**{k: tuple(v) if isinstance(v, list) else v for k, v in o.items()})
+            for o in data["outcomes"]
+        ]
+        return cls(
+            gate=data["gate"],
+            suite=data["suite"],
+            row_count=data["row_count"],
+            outcomes=outcomes,
+            source_file=data.get("source_file"),
+            seconds=data.get("seconds", 0.0),
+            timings=dict(data.get("timings", {})),
+        )
+
+    def to_check_result(
+        self, *, asset_key: Any = None, check_name: str | None = None
+    ) -> dg.AssetCheckResult:
+        """A Dagster check result: blocking when a critical expectation failed."""
+        import dagster as dg
+
+        metadata: dict[str, Any] = {
+            "gate": dg.MetadataValue.text(self.gate),
+            "suite": dg.MetadataValue.text(self.suite),
+            "rows": dg.MetadataValue.int(self.row_count),
+            "evaluated": dg.MetadataValue.int(self.evaluated),
+            "failed": dg.MetadataValue.int(len(self.critical_failures)),
+            "warnings": dg.MetadataValue.int(len(self.warnings)),
+            "skipped": dg.MetadataValue.int(len(self.skipped)),
+            "failures": dg.MetadataValue.md(self.failures_markdown()),
+            "seconds": dg.MetadataValue.float(round(self.seconds, 3)),
+            "result": dg.MetadataValue.json(self.to_dict()),
+        }
+        if self.source_file:
+            metadata["source_file"] = dg.MetadataValue.text(self.source_file)
+        severity = dg.AssetCheckSeverity.ERROR if not self.passed else dg.AssetCheckSeverity.WARN
+        return dg.AssetCheckResult(
+            passed=self.passed,
+            severity=severity,
+            description=self.summary(),
+            metadata=metadata,
+            asset_key=asset_key,
+            check_name=check_name,
+        )
+
+
+def _pct(value: float | None) -> str:
+    if value is None:
+        return ""
+    if value == 0 or value >= 1:
+        return f"{value:.1f}%"
+    return f"{value:.2g}%"
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _short(value: Any) -> str:
+    """A sample value as shown to people: identifier-looking text hidden, long text cut."""
+    if value is None:
+        return "null"
+    text = str(value)
+    if text.strip() == "":
+        return "(blank)"
+    if _IDENTIFIER_RE.search(text):
+        return "(hidden: looks like an identifier)"
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+
+
+# --------------------------------------------------------------------------- GX access
+
+
+class _GX:
+    """Lazily imported GX pieces and one ephemeral context per process."""
+
+    def __init__(self) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # never phone home
+        import great_expectations as gx
+        from great_expectations.exceptions import ExpectationNotFoundError
+        from great_expectations.expectations import expectation as base
+        from great_expectations.expectations.expectation_configuration import (
+            ExpectationConfiguration,
+        )
+
+        self.gx = gx
+        self.ExpectationConfiguration = ExpectationConfiguration
+        self.ExpectationNotFoundError = ExpectationNotFoundError
+        self.row_wise_classes = (
+            base.ColumnMapExpectation,
+            base.ColumnPairMapExpectation,
+            base.MulticolumnMapExpectation,
+        )
+        self.lock = threading.Lock()
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = {"globally": False}
+        asset = context.data_sources.add_pandas("ctdc_quality").add_dataframe_asset("frame")
+        self.batch_definition = asset.add_batch_definition_whole_dataframe("whole")
+
+    def validate(
+        self, frame: pd.DataFrame, configs: list[dict[str, Any]], index_columns: list[str]
+    ) -> dict[int, Any]:
+        """Validate `configs` (dicts with a `meta._i` index) on `frame`; results by index."""
+        expectations = [
+            self.ExpectationConfiguration(**config).to_domain_obj() for config in configs
+        ]
+        suite = self.gx.ExpectationSuite(name="ctdc_bridge", expectations=expectations)
+        result_format: dict[str, Any] = {
+            "result_format": "COMPLETE",
+            "return_unexpected_index_query": False,
+        }
+        if index_columns:
+            result_format["unexpected_index_column_names"] = index_columns
+        with self.lock:
+            batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+            validation = batch.validate(suite, result_format=result_format)
+        return {r.expectation_config.meta["_i"]: r for r in validation.results}
+
+
+_GX_INSTANCE: _GX | None = None
+_GX_LOCK = threading.Lock()
+
+
+def _gx() -> _GX:
+    global _GX_INSTANCE
+    with _GX_LOCK:
+        if _GX_INSTANCE is None:
+            _GX_INSTANCE = _GX()
+        return _GX_INSTANCE
+
+
+# --------------------------------------------------------------------------- running
+
+
+def builtin_parameters() -> dict[str, Any]:
+    """Parameters every suite may use: today's date and year."""
+    today = dt.date.today()
+    return {"today": today.isoformat(), "current_year": today.year}
+
+
+def run_suite(
+    suite: Suite | Path | str | Mapping[str, Any],
+    frame: pl.DataFrame | pl.LazyFrame,
+    *,
+    gate: str,
+    source_file: str | None = None,
+    personal_columns: Collection[str] = (),
+    row_column: str = "source_row",
+    parameters: Mapping[str, Any] | None = None,
+    severity_overrides: Mapping[str, Severity] | None = None,
+    tables: Mapping[str, pl.DataFrame | pl.LazyFrame] | None = None,
+) -> GateResult:
+    """Validate `frame` (and any side `tables`) against `suite`.
+
+    - `gate` names the gate in messages, e.g. "raw/hotline".
+    - `source_file` defaults to the frame's `delivery_file` value.
+    - `personal_columns`: columns whose values must never be shown (counts only); the
+      suite's own `meta.ctdc.personal_columns` are added.
+    - `row_column` names rows in messages (1-based source row); when absent, rows are
+      numbered by position in the table.
+    - `parameters` fill `{"$PARAMETER": name}` kwargs; an expectation whose parameter is
+      not given is reported as not evaluated (e.g. no previous delivery to compare with).
+    - `severity_overrides` maps expectation ids (glob patterns) to a severity, e.g. a
+      crosswalk declaring `{"*.consistent_with_flags": "warning"}`.
+    """
+    started = time.perf_counter()
+    if not isinstance(suite, Suite):
+        suite = load_suite(suite)
+    gx = _gx()
+    params = builtin_parameters() | dict(parameters or {})
+    personal = set(personal_columns) | suite.personal_columns
+    overrides = dict(severity_overrides or {})
+
+    frames: dict[str, pl.LazyFrame] = {"main": frame.lazy()}
+    frames.update({name: t.lazy() for name, t in (tables or {}).items()})
+    if "schema" not in frames:  # one row per column: types checked by one pair expectation
+        columns = frames["main"].collect_schema()
+        frames["schema"] = pl.LazyFrame(
+            {"column": list(columns), "dtype": [dtype_name(t) for t in columns.values()]},
+            schema={"column": pl.String, "dtype": pl.String},
+        )
+    if source_file is None and "delivery_file" in frames["main"].collect_schema():
+        first = frames["main"].select(pl.col("delivery_file").first()).collect().item()
+        source_file = str(first) if first is not None else None
+
+    outcomes: dict[int, Outcome] = {}
+    timings: dict[str, float] = {}
+    row_count = 0
+    by_table: dict[str, list[ExpectationSpec]] = {}
+    for spec in suite.expectations:
+        spec = _with_severity(spec, overrides)
+        missing = spec.parameters - params.keys()
+        if missing:
+            outcomes[spec.index] = _outcome(
+                spec, "skipped", note=f"parameter {', '.join(sorted(missing))} not given"
+            )
+        elif spec.table not in frames:
+            outcomes[spec.index] = _outcome(spec, "skipped", note=f"table {spec.table} not given")
+        else:
+            by_table.setdefault(spec.table, []).append(_resolve(spec, params))
+
+    for table, specs in by_table.items():
+        options = _BUILTIN_TABLES.get(table, {}) | suite.table_options(table)
+        rows = options.get("row_column", row_column if table == "main" else None)
+        run = _TableRun(
+            row_label=options.get("row_label", "rows"),
+            gx=gx,
+            frame=frames[table],
+            derived=suite.derived_columns if table == "main" else [],
+            parameters=params,
+            personal=personal,
+            row_column=rows,
+        )
+        outcomes.update(run.evaluate(specs))
+        for name, seconds in run.timings.items():
+            timings[name] = timings.get(name, 0.0) + seconds
+        if table == "main":
+            row_count = run.row_count
+    if "main" not in by_table:
+        row_count = frames["main"].select(pl.len()).collect().item()
+
+    return GateResult(
+        gate=gate,
+        suite=str(suite.path) if suite.path else suite.name,
+        row_count=row_count,
+        outcomes=[outcomes[s.index] for s in suite.expectations],
+        source_file=source_file,
+        seconds=time.perf_counter() - started,
+        timings=timings,
+    )
+
+
+_BUILTIN_TABLES: dict[str, dict[str, str]] = {
+    "schema": {"row_column": "column", "row_label": "columns"},
+}
+
+
+def dtype_name(dtype: pl.DataType) -> str:
+    """A Polars type as written in suites: `Int8`, `String`, `Datetime`..."""
+    return str(dtype.base_type())
+
+
+def _with_severity(spec: ExpectationSpec, overrides: Mapping[str, Severity]) -> ExpectationSpec:
+    for pattern, severity in overrides.items():
+        if fnmatch.fnmatchcase(spec.id, pattern):
+            if severity not in ("critical", "warning"):
+                raise SuiteError(f"severity override {pattern!r}: {severity!r} is not a severity")
+            return _replace(spec, severity=severity)
+    return spec
+
+
+def _replace(spec: ExpectationSpec, **changes: Any) -> ExpectationSpec:
+    return ExpectationSpec(**(asdict(spec) | changes))
+
+
+def _resolve(spec: ExpectationSpec, params: Mapping[str, Any]) -> ExpectationSpec:
+    kwargs = {
+        k: params[v["$PARAMETER"]] if isinstance(v, Mapping) and "$PARAMETER" in v else v
+        for k, v in spec.kwargs.items()
+    }
+    return _replace(spec, kwargs=kwargs)
+
+
+def _outcome(spec: ExpectationSpec, status: Status, **fields: Any) -> Outcome:
+    return Outcome(
+        id=spec.id,
+        type=spec.type,
+        description=spec.description,
+        severity=spec.severity,
+        columns=spec.columns,
+        status=status,
+        table=spec.table,
+        **fields,
+    )
+
+
+DomainMode = Literal["values", "unique", "nullness"]
+
+
+@dataclass
+class _Domain:
+    """Distinct values of some columns, with row counts and first rows (from Polars).
+
+    mode "values": one row per distinct value (combination); "unique": each duplicated
+    value, twice; "nullness": one row for null, one for any value (not-null checks).
+    """
+
+    columns: tuple[str, ...]
+    mode: DomainMode
+
+    @property
+    def unique(self) -> bool:
+        return self.mode == "unique"
+
+    groups: pl.DataFrame | None = None
+    names: tuple[str, ...] = ()  # their column names in the wide GX frame
+    nonmissing_rows: int | None = None  # unique domains: rows with a value
+
+
+class _TableRun:
+    """Evaluate the expectations of one table: prepare in Polars, decide in GX."""
+
+    def __init__(
+        self,
+        *,
+        gx: _GX,
+        frame: pl.LazyFrame,
+        derived: Sequence[Mapping[str, Any]],
+        parameters: Mapping[str, Any],
+        personal: set[str],
+        row_column: str | None,
+        row_label: str = "rows",
+    ) -> None:
+        self.gx = gx
+        self.row_label = row_label
+        self.timings: dict[str, float] = {}
+        schema = frame.collect_schema()
+        self.base_columns = list(schema)
+        self.personal = set(personal)
+        self.unavailable: dict[str, str] = {}
+        self.shown_as: dict[str, str] = {}  # derived column -> the column people know
+        exprs = []
+        for spec in derived:
+            if "column" in spec.get("args", {}):
+                self.shown_as[spec["name"]] = spec["args"]["column"]
+            sources = source_columns(spec)
+            lacking = [c for c in sources if c not in schema]
+            if lacking:
+                self.unavailable[spec["name"]] = f"derived from missing column {lacking[0]}"
+                continue
+            exprs.append(derived_expr(spec, parameters))
+            if self.personal & set(sources):
+                self.personal.add(spec["name"])
+        if row_column is None or row_column not in schema:
+            row_column = "__position__"
+            frame = frame.with_row_index(row_column, offset=1)
+        self.row_column = row_column
+        self.frame = frame.with_columns(exprs) if exprs else frame
+        self.schema = self.frame.collect_schema()
+        self.row_count = 0
+
+    def _tick(self, name: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now - since
+        return now
+
+    def evaluate(self, specs: list[ExpectationSpec]) -> dict[int, Outcome]:
+        started = time.perf_counter()
+        out: dict[int, Outcome] = {}
+        runnable: list[ExpectationSpec] = []
+        for spec in specs:
+            absent = [c for c in spec.columns if c not in self.schema]
+            if absent and spec.kind != "schema":
+                reason = self.unavailable.get(absent[0], "not in the table")
+                out[spec.index] = self._outcome(
+                    spec,
+                    "failed",
+                    observed=f"column {absent[0]} missing",
+                    note=reason,
+                    personal=self._is_personal(spec),
+                )
+            else:
+                runnable.append(spec)
+
+        domains = self._domains([s for s in runnable if s.kind in ("map", "unique", "distinct")])
+        t = self._tick("prepare", started)
+
+        wide = [s for s in runnable if s.kind in ("map", "unique", "distinct")]
+        if wide:
+            frame, configs = self._wide_frame(wide, domains)
+            t = self._tick("prepare", t)
+            results = self.gx.validate(frame, configs, [_INDEX])
+            t = self._tick("gx", t)
+            for spec in wide:
+                out[spec.index] = self._map_outcome(spec, domains[self._key(spec)], results)
+        for kind in ("schema", "rows", "full"):
+            group = [s for s in runnable if s.kind == kind]
+            if not group:
+                continue
+            frame, index = self._plain_frame(kind, group)
+            t = self._tick("prepare", t)
+            configs = [self._config(s, {}) for s in group]
+            results = self.gx.validate(frame, configs, index)
+            t = self._tick("gx", t)
+            for spec in group:
+                out[spec.index] = self._plain_outcome(spec, results[spec.index])
+        return out
+
+    # ----- preparation
+
+    @staticmethod
+    def _key(spec: ExpectationSpec) -> tuple[tuple[str, ...], DomainMode]:
+        if spec.kind == "unique":
+            return (spec.columns, "unique")
+        if spec.type in _NULL_TYPES:
+            return (spec.columns, "nullness")
+        return (spec.columns, "values")
+
+    def _domains(
+        self, specs: list[ExpectationSpec]
+    ) -> dict[tuple[tuple[str, ...], DomainMode], _Domain]:
+        domains: dict[tuple[tuple[str, ...], DomainMode], _Domain] = {}
+        for spec in specs:
+            key = self._key(spec)
+            domains.setdefault(key, _Domain(*key))
+        queries = [self.frame.select(pl.len().alias("n"))]
+        for domain in domains.values():
+            cols = list(domain.columns)
+            counts = [
+                pl.len().alias("__n__"),
+                pl.col(self.row_column).head(SAMPLE_ROWS).alias("__rows__"),
+            ]
+            if domain.mode == "nullness":
+                keys = [pl.col(c).is_null().alias(f"__null{i}__") for i, c in enumerate(cols)]
+                query = (
+                    self.frame.group_by(keys)
+                    .agg(*[pl.col(c).first() for c in cols], *counts)
+                    .drop([f"__null{i}__" for i in range(len(cols))])
+                )
+            else:
+                query = self.frame.group_by(cols).agg(*counts)
+            if domain.unique:
+                query = query.filter(pl.col("__n__") > 1)
+            queries.append(query)
+            if domain.unique:
+                queries.append(
+                    self.frame.select(
+                        (~pl.all_horizontal(pl.col(c).is_null() for c in cols)).sum().alias("n")
+                    )
+                )
+        collected = pl.collect_all(queries)
+        self.row_count = collected[0].item()
+        rest = iter(collected[1:])
+        for domain in domains.values():
+            domain.groups = next(rest)
+            if domain.unique:
+                domain.nonmissing_rows = next(rest).item()
+        return domains
+
+    def _wide_frame(
+        self,
+        specs: list[ExpectationSpec],
+        domains: dict[tuple[tuple[str, ...], DomainMode], _Domain],
+    ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        """One pandas frame holding every domain's distinct values side by side."""
+        import pandas as pd
+
+        def height(d: _Domain) -> int:
+            assert d.groups is not None
+            return 2 * d.groups.height if d.unique else d.groups.height
+
+        size = max((height(d) for d in domains.values()), default=0)
+        data: dict[str, Any] = {_INDEX: pd.RangeIndex(size)}
+        for k, domain in enumerate(domains.values()):
+            assert domain.groups is not None
+            names = []
+            for j, column in enumerate(domain.columns):
+                values = domain.groups.get_column(column)
+                if domain.unique:  # each duplicated value twice, then nothing
+                    values = values.gather([i // 2 for i in range(2 * values.len())])
+                    pad = pl.Series(column, [None] * (size - values.len()), dtype=values.dtype)
+                else:  # repeat the first value: same verdict, and the index says it's padding
+                    pad = values.gather([0] * (size - values.len())) if values.len() else None
+                if pad is not None and pad.len():
+                    values = pl.concat([values, pad])
+                name = f"d{k}c{j}"
+                data[name] = values.to_pandas()
+                names.append(name)
+            domain.names = tuple(names)
+        configs = []
+        for spec in specs:
+            rename = dict(zip(spec.columns, domains[self._key(spec)].names, strict=True))
+            configs.append(self._config(spec, rename, drop_mostly=True))
+        return pd.DataFrame(data), configs
+
+    def _plain_frame(
+        self, kind: str, specs: list[ExpectationSpec]
+    ) -> tuple[pd.DataFrame, list[str]]:
+        import pandas as pd
+
+        if kind == "schema":
+            return self.frame.select(self.base_columns).head(0).collect().to_pandas(), []
+        if kind == "rows":
+            return pd.DataFrame(index=pd.RangeIndex(self.row_count)), []
+        cols = sorted({c for s in specs for c in s.columns} | {self.row_column})
+        return self.frame.select(cols).collect().to_pandas(), [self.row_column]
+
+    def _config(
+        self, spec: ExpectationSpec, rename: Mapping[str, str], *, drop_mostly: bool = False
+    ) -> dict[str, Any]:
+        kwargs = dict(spec.kwargs)
+        for key in ("column", "column_A", "column_B"):
+            if key in kwargs:
+                kwargs[key] = rename.get(kwargs[key], kwargs[key])
+        if "column_list" in kwargs:
+            kwargs["column_list"] = [rename.get(c, c) for c in kwargs["column_list"]]
+        if drop_mostly:
+            kwargs.pop("mostly", None)  # applied to row counts, not to distinct values
+        return {
+            "type": spec.type,
+            "kwargs": kwargs,
+            "meta": {"_i": spec.index},
+            "severity": spec.severity,
+        }
+
+    # ----- interpretation
+
+    def _is_personal(self, spec: ExpectationSpec) -> bool:
+        return bool(spec.meta.get("personal")) or bool(self.personal & set(spec.columns))
+
+    def _outcome(self, spec: ExpectationSpec, status: Status, **fields: Any) -> Outcome:
+        shown = (
+            fields.pop("columns", None)
+            or spec.meta.get("columns")
+            or [self.shown_as.get(c, c) for c in spec.columns]
+        )
+        fields.setdefault("personal", self._is_personal(spec))
+        return Outcome(
+            id=spec.id,
+            type=spec.type,
+            description=spec.description,
+            severity=spec.severity,
+            columns=tuple(dict.fromkeys(shown)),
+            status=status,
+            table=spec.table,
+            row_label=self.row_label,
+            **fields,
+        )
+
+    def _map_outcome(
+        self, spec: ExpectationSpec, domain: _Domain, results: dict[int, Any]
+    ) -> Outcome:
+        result = results[spec.index]
+        personal = self._is_personal(spec)
+        error = _exception(result)
+        if error:
+            return self._outcome(
+                spec, "error", note=error if not personal else "evaluation error", personal=personal
+            )
+        groups = domain.groups
+        assert groups is not None
+        if spec.kind == "distinct":
+            observed = None if personal else _short(result.result.get("observed_value"))
+            status: Status = "passed" if result.success else "failed"
+            return self._outcome(spec, status, observed=observed, personal=personal)
+
+        positions = {int(d[_INDEX]) for d in result.result.get("unexpected_index_list") or []}
+        if domain.unique:
+            hit = sorted({p // 2 for p in positions if p < 2 * groups.height})
+        else:
+            hit = sorted(p for p in positions if p < groups.height)
+        bad = groups[hit] if hit else groups.clear()
+        unexpected = int(bad.get_column("__n__").sum()) if bad.height else 0
+        evaluated = self._evaluated(spec, domain)
+        mostly = spec.kwargs.get("mostly")
+        if mostly is not None and evaluated:
+            success = (evaluated - unexpected) / evaluated >= float(mostly)
+        else:
+            success = unexpected == 0
+        rows = tuple(
+            sorted({r for rs in bad.get_column("__rows__").to_list() for r in rs}, key=_row_key)
+        )[:SAMPLE_ROWS]
+        samples: tuple[str, ...] = ()
+        if not personal and bad.height:
+            top = bad.sort("__n__", descending=True).head(SAMPLE_VALUES)
+            samples = tuple(
+                " / ".join(_short(row[c]) for c in domain.columns) + f" ({row['__n__']:,})"
+                for row in top.iter_rows(named=True)
+            )
+        named: dict[str, Any] = {}
+        if spec.meta.get("columns_from_values") and bad.height:
+            # derived values list the offending columns ("isAbduction=2, gender"): name them
+            column = domain.columns[0]
+            found: dict[str, int] = {}
+            for value, n in bad.select(column, "__n__").iter_rows():
+                for item in str(value).split(", "):
+                    name = item.split("=", 1)[0]
+                    found[name] = found.get(name, 0) + n
+            named["columns"] = sorted(found, key=lambda c: -found[c])
+        return self._outcome(
+            spec,
+            "passed" if success else "failed",
+            unexpected=unexpected,
+            evaluated=evaluated,
+            rows=rows,
+            samples=samples,
+            personal=personal,
+            **named,
+        )
+
+    def _evaluated(self, spec: ExpectationSpec, domain: _Domain) -> int:
+        """Rows GX would look at: all, minus those its missing-value rule ignores."""
+        if domain.unique:
+            return int(domain.nonmissing_rows or 0)
+        groups = domain.groups
+        assert groups is not None
+        nulls = [pl.col(c).is_null() for c in domain.columns]
+        if spec.type in _NULL_TYPES:
+            return self.row_count
+        if len(nulls) == 1:
+            ignored = nulls[0]
+        else:
+            rule = spec.kwargs.get("ignore_row_if") or (
+                "both_values_are_missing"
+                if len(nulls) == 2 and "column_A" in spec.kwargs
+                else "all_values_are_missing"
+            )
+            if rule in ("both_values_are_missing", "all_values_are_missing"):
+                ignored = pl.all_horizontal(nulls)
+            elif rule in ("either_value_is_missing", "any_value_is_missing"):
+                ignored = pl.any_horizontal(nulls)
+            else:
+                ignored = pl.lit(False)
+        missing = groups.filter(ignored).get_column("__n__").sum()
+        return self.row_count - int(missing or 0)
+
+    def _plain_outcome(self, spec: ExpectationSpec, result: Any) -> Outcome:
+        personal = self._is_personal(spec)
+        error = _exception(result)
+        if error:
+            return self._outcome(
+                spec, "error", note=error if not personal else "evaluation error", personal=personal
+            )
+        res = result.result or {}
+        status: Status = "passed" if result.success else "failed"
+        observed = res.get("observed_value")
+        details = res.get("details") or {}
+        if isinstance(details.get("mismatched"), dict):  # columns to match set / ordered list
+            mismatch = details["mismatched"]
+            kinds = ["missing"] + (["unexpected"] if spec.kwargs.get("exact_match", True) else [])
+            observed = "; ".join(
+                f"{k}: {', '.join(map(str, mismatch[k]))}" for k in kinds if mismatch.get(k)
+            )
+        elif isinstance(details.get("mismatched"), list):
+            observed = "; ".join(str(m) for m in details["mismatched"][:5])
+        unexpected = res.get("unexpected_count")
+        rows: tuple[int | str, ...] = ()
+        if res.get("unexpected_index_list"):
+            rows = tuple(
+                sorted((d[self.row_column] for d in res["unexpected_index_list"]), key=_row_key)
+            )[:SAMPLE_ROWS]
+        return self._outcome(
+            spec,
+            status,
+            unexpected=unexpected,
+            evaluated=res.get("element_count") if unexpected is not None else None,
+            rows=rows,
+            observed=None if personal or observed is None else _short_list(observed),
+            personal=personal,
+        )
+
+
+def _row_key(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, int) else (1, str(value))
+
+
+def _short_list(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _exception(result: Any) -> str | None:
+    info = result.exception_info or {}
+    candidates = [info] + [v for v in info.values() if isinstance(v, dict)]
+    for item in candidates:
+        if item.get("raised_exception"):
+            message = str(item.get("exception_message") or "error").splitlines()[0]
+            return message[:200]
+    return None
