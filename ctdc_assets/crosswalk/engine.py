@@ -20,7 +20,6 @@ every output value belongs to the standard's value sets.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -161,23 +160,27 @@ def harmonize(crosswalk: Crosswalk, raw: pl.DataFrame, pseudonym_key: bytes) -> 
 # --------------------------------------------------------------------------- helpers
 
 
-def _norm(expr: pl.Expr) -> pl.Expr:
-    """Vectorised `model.normalize`."""
-    return expr.str.strip_chars().str.replace_all(r"\s+", " ").str.to_lowercase()
-
-
 def _parse_date(column: str, date_format: str) -> pl.Expr:
     return pl.col(column).str.strip_chars().str.strptime(pl.Date, date_format, strict=False)
 
 
 def _hmac_hex(key: bytes, messages: list[str]) -> list[str]:
-    base = hmac.new(key, digestmod=hashlib.sha256)
+    """HMAC-SHA256 (RFC 2104) of each message, hex. Same result as `hmac.new(key, m,
+    sha256)`, about twice as fast: the padded-key states are hashed once and copied."""
+    block = 64
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
     out: list[str] = []
     append = out.append
     for message in messages:
-        h = base.copy()
-        h.update(message.encode("utf-8"))
-        append(h.hexdigest())
+        i = inner.copy()
+        i.update(message.encode("utf-8"))
+        o = outer.copy()
+        o.update(i.digest())
+        append(o.hexdigest())
     return out
 
 
@@ -227,6 +230,7 @@ class _Context:
         self.bands = age_bands(std)
         self.max_age = 120
         self._dates: dict[tuple[str, str], pl.Series] = {}
+        self._missing_rows: dict[str, pl.Series] = {}
 
     def date(self, frame: pl.DataFrame, column: str, date_format: str) -> pl.Series:
         """A date column parsed once per harmonize run (several rules share birthdates)."""
@@ -235,6 +239,26 @@ class _Context:
             self._dates[key] = frame.select(_parse_date(column, date_format)).to_series()
         return self._dates[key]
 
+    def raw_values(
+        self, frame: pl.DataFrame, column: str, test: Callable[[str], bool]
+    ) -> pl.Series:
+        """Distinct raw values of a column whose normalised form passes `test` (checking
+        distinct values in Python is much faster than normalising every row)."""
+        distinct = frame.get_column(column).drop_nulls().unique()
+        return pl.Series(
+            column, [v for v in distinct.to_list() if test(normalize(v))], dtype=pl.String
+        )
+
+    def is_missing(self, frame: pl.DataFrame, column: str) -> pl.Series:
+        """Per row: blank or a missing spelling."""
+        if column not in self._missing_rows:
+            spellings = self.raw_values(frame, column, lambda key: key in self.missing)
+            self._missing_rows[column] = frame.select(
+                pl.col(column).is_null()
+                | pl.col(column).is_in(spellings.implode()).fill_null(False)
+            ).to_series()
+        return self._missing_rows[column]
+
     # ---------------------------------------------------------------- filters
 
     def deduplicate(self, frame: pl.DataFrame) -> pl.DataFrame:
@@ -242,19 +266,21 @@ class _Context:
             return frame
         cid = pl.col(self.cw.case_id).str.strip_chars()
         order = _parse_date(self.cw.dedup.order_by, self.cw.dedup.date_format)
-        ranked = frame.with_columns(cid.alias("_cid"), order.alias("_version"))
+        # Decide on a three-column frame, then filter the wide one once.
+        keys = frame.select("_order", cid.alias("_cid"), order.alias("_version"))
         latest = (
-            ranked.sort(["_version", "_order"], nulls_last=False)
+            keys.sort(["_version", "_order"], nulls_last=False)
             .filter(pl.col("_cid").is_null() | pl.col("_cid").is_last_distinct())
-            .sort("_order")
+            .get_column("_order")
         )
-        return latest.drop("_cid", "_version")
+        return frame.filter(pl.col("_order").is_in(latest.implode()))
 
     def consent(self, frame: pl.DataFrame) -> pl.DataFrame:
         rule = self.cw.filters.consent
         if rule is None:
             return frame
-        return frame.filter(_norm(pl.col(rule.column)).is_in(rule.accepted).fill_null(False))
+        accepted = self.raw_values(frame, rule.column, lambda key: key in rule.accepted)
+        return frame.filter(pl.col(rule.column).is_in(accepted.implode()).fill_null(False))
 
     def scope(self, frame: pl.DataFrame) -> pl.DataFrame:
         for rule in self.cw.filters.scope:
@@ -267,11 +293,13 @@ class _Context:
                     keep = keep & (when < rule.before)
                 frame = frame.filter(keep.fill_null(rule.keep_undated))
                 continue
-            value = _norm(pl.col(rule.column))
+            value = pl.col(rule.column)
             if rule.include is not None:
-                frame = frame.filter(value.is_in(rule.include).fill_null(False))
+                keep = self.raw_values(frame, rule.column, lambda k, r=rule: k in r.include)
+                frame = frame.filter(value.is_in(keep.implode()).fill_null(False))
             if rule.exclude is not None:
-                frame = frame.filter(~value.is_in(rule.exclude).fill_null(False))
+                drop = self.raw_values(frame, rule.column, lambda k, r=rule: k in r.exclude)
+                frame = frame.filter(~value.is_in(drop.implode()).fill_null(False))
         return frame
 
     # ---------------------------------------------------------------- variables
@@ -428,7 +456,7 @@ class _Context:
 
     def _count_bad(self, frame: pl.DataFrame, var: str, column: str, bad: pl.Expr) -> None:
         """Count rows where `bad` holds and the source held a (non-missing) value."""
-        present = pl.col(column).is_not_null() & ~_norm(pl.col(column)).is_in(self.missing)
+        present = ~self.is_missing(frame, column)
         rows = (
             frame.select(pl.col(column), (bad & present).alias("_bad"))
             .filter(pl.col("_bad"))
@@ -564,8 +592,10 @@ class _Context:
         source = frame.get_column(spec.column)
         applies = None
         if spec.only_if is not None:
+            cond = spec.only_if
+            wanted = self.raw_values(frame, cond.column, lambda k: k in cond.is_one_of)
             applies = frame.select(
-                _norm(pl.col(spec.only_if.column)).is_in(spec.only_if.is_one_of).fill_null(False)
+                pl.col(cond.column).is_in(wanted.implode()).fill_null(False)
             ).to_series()
         counted = source if applies is None else source.filter(applies)
         rows_out: list[list[str]] = []
