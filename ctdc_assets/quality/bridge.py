@@ -103,6 +103,10 @@ IDENTIFIER_PATTERNS: dict[str, str] = {
     "canary": r"[Cc][Aa][Nn][Aa][Rr][Yy]",
 }
 _IDENTIFIER_RE = re.compile("|".join(f"(?:{p})" for p in IDENTIFIER_PATTERNS.values()))
+# Expectations about date columns (meta `show_dates`) may show dates: they are the point.
+_CONTACT_RE = re.compile(
+    "|".join(f"(?:{p})" for k, p in IDENTIFIER_PATTERNS.items() if k != "date")
+)
 
 
 class SuiteError(ValueError):
@@ -487,14 +491,14 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _short(value: Any) -> str:
+def _short(value: Any, *, show_dates: bool = False) -> str:
     """A sample value as shown to people: identifier-looking text hidden, long text cut."""
     if value is None:
         return "null"
     text = str(value)
     if text.strip() == "":
         return "(blank)"
-    if _IDENTIFIER_RE.search(text):
+    if (_CONTACT_RE if show_dates else _IDENTIFIER_RE).search(text):
         return "(hidden: looks like an identifier)"
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
@@ -994,8 +998,10 @@ class _TableRun:
         samples: tuple[str, ...] = ()
         if not personal and bad.height:
             top = bad.sort("__n__", descending=True).head(SAMPLE_VALUES)
+            dates = bool(spec.meta.get("show_dates"))
             samples = tuple(
-                " / ".join(_short(row[c]) for c in domain.columns) + f" ({row['__n__']:,})"
+                " / ".join(_short(row[c], show_dates=dates) for c in domain.columns)
+                + f" ({row['__n__']:,})"
                 for row in top.iter_rows(named=True)
             )
         named: dict[str, Any] = {}

@@ -30,6 +30,7 @@ __all__ = [
     "harmonized_suite",
     "merged_suite",
     "raw_parameters",
+    "raw_standard_suite",
     "run_harmonized_gate",
     "run_merged_gate",
     "run_raw_gate",
@@ -410,12 +411,97 @@ def merged_suite(std: Standard | None = None) -> dict[str, Any]:
     }
 
 
-GENERATED_SUITES = {"harmonized.json": harmonized_suite, "merged.json": merged_suite}
+def raw_standard_suite(std: Standard | None = None) -> dict[str, Any]:
+    """Raw gate of a delivery already in the published standard (`ctdc_standard`).
+
+    Generated, because its columns are the standard's; values are left to the
+    harmonized gate (the identity crosswalk counts anything outside the sets).
+    """
+    std = std or load_standard()
+    return {
+        "name": "raw/ctdc_standard",
+        "meta": {
+            "ctdc": {
+                "gate": "raw/ctdc_standard",
+                "generated_from": f"ctdc_assets/standard.yaml ({std.name} {std.version})",
+                "description": "Delivery already in the CTDC standard (published 2020 CSV format).",
+                "derived_columns": [
+                    {
+                        "name": "yearOfRegistration__year",
+                        "function": "year_of",
+                        "args": {"column": "yearOfRegistration", "formats": ["%Y"]},
+                    }
+                ],
+            }
+        },
+        "expectations": [
+            _exp(
+                "expect_table_columns_to_match_set",
+                "critical",
+                "a column of the standard is missing",
+                "table.columns",
+                column_set=std.columns,
+                exact_match=False,
+            ),
+            _exp(
+                "expect_table_row_count_to_be_between",
+                "critical",
+                "the delivery has no rows",
+                "table.rows",
+                min_value=1,
+            ),
+            _exp(
+                "expect_table_row_count_to_be_between",
+                "warning",
+                "row count is less than half or more than twice the previous delivery's",
+                "table.rows_vs_previous",
+                min_value={"$PARAMETER": "previous_row_count_min"},
+                max_value={"$PARAMETER": "previous_row_count_max"},
+            ),
+            _exp(
+                "expect_column_values_to_match_regex",
+                "critical",
+                f"is not a four-digit year or {std.missing_code}",
+                "yearOfRegistration.format",
+                column="yearOfRegistration",
+                regex=rf"^\s*(?:[0-9]{{4}}|{std.missing_code})\s*$",
+            ),
+            _exp(
+                "expect_column_values_to_be_between",
+                "critical",
+                "is not between 1990 and this year",
+                "yearOfRegistration.range",
+                column="yearOfRegistration__year",
+                min_value=1990,
+                max_value={"$PARAMETER": "current_year"},
+            ),
+        ],
+    }
+
+
+GENERATED_SUITES = {
+    "harmonized.json": harmonized_suite,
+    "merged.json": merged_suite,
+    "raw/ctdc_standard.json": raw_standard_suite,
+}
 
 
 def suite_json(suite: Mapping[str, Any]) -> str:
-    """How generated suites are written: stable, diff-friendly."""
-    return json.dumps(suite, indent=2, ensure_ascii=False) + "\n"
+    """How suites are written: indented, with short lists of scalars kept on one line."""
+    return _dump(suite, 0) + "\n"
+
+
+def _dump(value: Any, level: int) -> str:
+    pad, inner = "  " * level, "  " * (level + 1)
+    if isinstance(value, Mapping) and value:
+        items = [f"{inner}{json.dumps(k)}: {_dump(v, level + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and value:
+        flat = json.dumps(value, ensure_ascii=False)
+        if len(flat) + len(inner) <= 100 and not any(isinstance(v, Mapping) for v in value):
+            return flat
+        return "[\n" + ",\n".join(f"{inner}{_dump(v, level + 1)}" for v in value) + f"\n{pad}]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def write_generated_suites(directory: Path = EXPECTATIONS_DIR) -> list[Path]:
@@ -424,6 +510,7 @@ def write_generated_suites(directory: Path = EXPECTATIONS_DIR) -> list[Path]:
     written = []
     for name, make in GENERATED_SUITES.items():
         path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(suite_json(make()), encoding="utf-8")
         written.append(path)
     return written
