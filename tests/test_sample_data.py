@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import zipfile
@@ -253,6 +254,7 @@ def test_dates_and_ages_are_coherent(frames: dict[str, pl.DataFrame]) -> None:
     )
     assert cases["registered"].null_count() == 0
     assert (cases["registered"] <= cases["modified"]).all()
+    assert cases["modified"].max() <= dt.date(2025, 2, 28)  # before any delivery date
     assert (cases["birth"] < cases["registered"]).drop_nulls().all()
     assert (cases["start"] <= cases["registered"]).drop_nulls().all()
     assert (cases["birth"] < cases["start"]).drop_nulls().all()
@@ -269,6 +271,7 @@ def test_dates_and_ages_are_coherent(frames: dict[str, pl.DataFrame]) -> None:
         age=pl.col("person.age_at_intake").cast(pl.Int64),
     )
     assert (ngo["entered"] <= ngo["updated"]).all()
+    assert ngo["updated"].max() <= dt.date(2025, 2, 28)
     with_both = ngo.drop_nulls(["birth", "age"]).filter(pl.col("age").is_between(0, 120))
     computed = with_both.select(
         (pl.col("entered").dt.year() - pl.col("birth").dt.year())
@@ -362,3 +365,14 @@ def test_tiny_and_empty_deliveries_are_still_well_formed(tmp_path: Path) -> None
             + len(read_jsonl(written["ngo_network"]))
         )
         assert total == records
+
+
+def test_a_later_delivery_date_only_changes_the_file_names(
+    sample: dict[str, Path], tmp_path: Path
+) -> None:
+    later = write_sample(tmp_path, RECORDS, seed=7, delivery_date=dt.date(2025, 9, 30))
+    assert later["hotline"].name == "hotline_export_20250930.csv"
+    assert later["ngo_network"].name == "ngo_network_cases_2025-09.jsonl"
+    assert later["hotline"].read_bytes() == sample["hotline"].read_bytes()
+    with pytest.raises(ValueError, match="delivery_date"):
+        write_sample(tmp_path, RECORDS, delivery_date=dt.date(2024, 1, 1))

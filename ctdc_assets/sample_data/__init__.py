@@ -102,7 +102,7 @@ hotline (dates `MM/DD/YYYY`):
 
 ngo_network (dates ISO `yyyy-mm-dd`):
 
-- Duplicates: same `case.id`, `case.updated` 1-44 days later.
+- Duplicates: same `case.id`, `case.updated` 1-45 days later.
 - `case.consent_to_share`: ~3 % (min 2) `false`; ~0.3 % (min 1) `null` (not
   recorded: treat as no).
 - `person.sex`: `F`, `M`, `female`, `male`, `Female`, `Male`, `X`; ~3 % null;

@@ -77,7 +77,8 @@ REGISTRATION_YEARS = {
     2018: 6.0, 2019: 6.0, 2020: 4.0, 2021: 4.5, 2022: 6.0, 2023: 6.0, 2024: 5.5,
 }  # fmt: skip
 DATA_END = b.day_number(dt.date(2024, 12, 31))  # last registration
-MODIFIED_END = b.day_number(dt.date(2025, 2, 28))  # last ordinary modification
+MODIFIED_END = b.day_number(dt.date(2025, 1, 31))  # last ordinary modification
+RESENT_END = b.day_number(dt.date(2025, 2, 28))  # last modification of a re-sent case
 
 CITIZENSHIP = b.CountryDistribution.zipf(
     {
@@ -358,7 +359,7 @@ def _resent(
 ) -> pl.DataFrame:
     """Cases the agency sent again after an update: same case number, later modification."""
     rows = np.sort(rng.choice(frame.height, size=count, replace=False))
-    later = modified[rows] + rng.integers(1, 30, size=count)
+    later = b.later(rng, modified[rows] + 1, 28, RESENT_END)
     closes = rng.random(count) < 0.5
     resent = frame[rows].with_columns(
         cas_LastModifiedDate=b.format_days(later, DATE_FORMAT),

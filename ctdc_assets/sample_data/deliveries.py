@@ -17,6 +17,7 @@ from ctdc_assets.sample_data.xlsx import StreamingXlsxWriter
 CONTRIBUTORS: tuple[str, ...] = ("case_agency", "hotline", "ngo_network")
 SHARES: dict[str, float] = {"case_agency": 0.60, "hotline": 0.26, "ngo_network": 0.14}
 DELIVERY_DATE = dt.date(2025, 3, 31)
+EARLIEST_DELIVERY = dt.date(2025, 3, 1)  # the data's last modification date is 2025-02-28
 
 # Column names as a reader sees them: JSON leaves as dotted paths.
 COLUMNS: dict[str, list[str]] = {
@@ -47,17 +48,26 @@ def split_records(records: int) -> dict[str, int]:
     return counts
 
 
-def write_sample(out_dir: Path, records: int = 92_000, seed: int = 7) -> dict[str, Path]:
+def write_sample(
+    out_dir: Path,
+    records: int = 92_000,
+    seed: int = 7,
+    *,
+    delivery_date: dt.date = DELIVERY_DATE,
+) -> dict[str, Path]:
     """Write `out_dir/<contributor>/<delivery file>` for the three contributors.
 
-    The same (records, seed) always gives the same files: byte-identical CSV and JSON
-    Lines, and an xlsx with identical cells (and, in practice, identical bytes).
+    The same (records, seed) always gives the same files: byte-identical CSV, JSON
+    Lines and xlsx. `delivery_date` only changes the file names (e.g. to drop a newer
+    delivery next to an older one); the newest date in the data is 2025-02-28.
     """
     if records < 0:
         raise ValueError(f"records must be >= 0, not {records}")
+    if delivery_date < EARLIEST_DELIVERY:
+        raise ValueError(f"delivery_date must be on or after {EARLIEST_DELIVERY}: the data ends")
     out_dir = Path(out_dir)
     counts = split_records(records)
-    names = file_names()
+    names = file_names(delivery_date)
     written: dict[str, Path] = {}
     writers: dict[str, Callable[[Path, int, int], None]] = {
         "case_agency": _write_case_agency,

@@ -49,7 +49,8 @@ ENTRY_YEARS = {
     2019: 10.0, 2020: 7.0, 2021: 7.0, 2022: 8.0, 2023: 8.0, 2024: 6.0,
 }  # fmt: skip
 DATA_END = b.day_number(dt.date(2024, 12, 31))
-UPDATED_END = b.day_number(dt.date(2025, 1, 31))
+UPDATED_END = b.day_number(dt.date(2025, 1, 31))  # last ordinary update
+RESENT_END = b.day_number(dt.date(2025, 2, 28))  # last update of a re-sent record
 
 ORIGIN = b.CountryDistribution.zipf(
     {
@@ -235,7 +236,7 @@ def _resent(
 ) -> pl.DataFrame:
     """Records exported again after an update: same case id, later `updated`."""
     rows = np.sort(rng.choice(frame.height, size=count, replace=False))
-    later = updated[rows] + rng.integers(1, 45, size=count)
+    later = b.later(rng, updated[rows] + 1, 44, RESENT_END)
     return frame[rows].with_columns(**{"case.updated": b.format_days(later, DATE_FORMAT)})
 
 
