@@ -37,13 +37,13 @@ def connect(
     """Open the warehouse file as catalog `warehouse` and make it the default."""
     config: dict[str, str | bool] = {
         "autoinstall_known_extensions": False,
-        "enable_progress_bar": False,
     }
     if ext_dir := _extension_directory():
         config["extension_directory"] = ext_dir
     if temp_dir is not None:
         config["temp_directory"] = str(temp_dir)
     con = duckdb.connect(config=config)
+    con.execute("SET enable_progress_bar = false")
     options = []
     if key is not None:
         if not read_only:

@@ -1,0 +1,64 @@
+"""`merged/victims`: every contributor's harmonized table in one dataset."""
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS, harmonized_key
+from ctdc_assets.assets.metadata import changes_by_key, markdown_table, table_metadata
+from ctdc_assets.standard import load_standard
+from ctdc_assets.warehouse import POOL, Warehouse, replace_table
+
+MERGED_KEY = dg.AssetKey(["merged", "victims"])
+MERGED_TABLE = "merged.victims"
+
+
+def build_merged_asset(contributors: Sequence[str]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=MERGED_KEY,
+        deps=[harmonized_key(c) for c in contributors],
+        group_name="merged",
+        pool=POOL,
+        kinds={"duckdb"},
+        automation_condition=REFRESH_WHEN_GATES_PASS,
+        description=(
+            "All contributors' harmonized records in one table, one row per pseudonymous "
+            "record key (the latest load of a re-sent case wins), with provenance."
+        ),
+    )
+    def victims(warehouse: Warehouse) -> dg.MaterializeResult:
+        standard = load_standard()
+        columns = standard.columns + standard.internal_columns
+        selected = ", ".join(f'"{c}"' for c in columns)
+        union = " UNION ALL ".join(
+            f"SELECT {selected} FROM harmonized.{c}" for c in sorted(contributors)
+        )
+        with warehouse.connection() as con:
+            con.execute(
+                f"""
+                CREATE OR REPLACE TEMP TABLE _merged AS
+                SELECT * FROM ({union})
+                QUALIFY row_number() OVER (
+                    PARTITION BY record_key ORDER BY loaded_at DESC, delivery_file DESC) = 1
+                ORDER BY contributor, record_key
+                """
+            )
+            changes = changes_by_key(
+                con, MERGED_TABLE, "_merged", key="record_key", compared=standard.columns
+            )
+            replace_table(con, MERGED_TABLE, "_merged")
+            per_contributor = con.execute(
+                f"SELECT contributor, count(*) FROM {MERGED_TABLE} GROUP BY ALL ORDER BY 1"
+            ).fetchall()
+            metadata = table_metadata(con, MERGED_TABLE)
+        return dg.MaterializeResult(
+            metadata=metadata
+            | changes
+            | {
+                "records_by_contributor": dg.MetadataValue.md(
+                    markdown_table(per_contributor, ["contributor", "records"])
+                )
+            }
+        )
+
+    return victims

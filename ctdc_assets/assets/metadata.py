@@ -1,0 +1,108 @@
+"""Metadata every asset shows in the UI: size, schema, a safe preview, what changed."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import dagster as dg
+import duckdb
+
+
+def _quote(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def table_metadata(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    *,
+    personal_columns: Collection[str] = (),
+    preview_rows: int = 5,
+) -> dict[str, dg.MetadataValue]:
+    """Row count, column schema and a preview that leaves out personal columns."""
+    described = con.execute(f"DESCRIBE {table}").fetchall()
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    shown = [name for name, *_ in described if name not in personal_columns]
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name,
+                str(kind),
+                description="personal data: raw layer only" if name in personal_columns else None,
+            )
+            for name, kind, *_ in described
+        ]
+    )
+    preview = con.execute(
+        f"SELECT {', '.join(_quote(c) for c in shown)} FROM {table} LIMIT {preview_rows}"
+    ).pl()
+    hidden = len(described) - len(shown)
+    note = f"\n\n{hidden} personal columns are not shown." if hidden else ""
+    return {
+        "dagster/row_count": dg.MetadataValue.int(rows[0] if rows else 0),
+        "dagster/column_schema": dg.MetadataValue.table_schema(schema),
+        "table": dg.MetadataValue.text(table),
+        "preview": dg.MetadataValue.md(markdown_table(preview.rows(), preview.columns) + note),
+    }
+
+
+def markdown_table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    """A small Markdown table; cells are escaped so values cannot break the layout."""
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |"]
+    lines.append("|" + "---|" * len(header))
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def changes_by_key(
+    con: duckdb.DuckDBPyConnection,
+    old_table: str,
+    new_relation: str,
+    *,
+    key: str,
+    compared: Sequence[str],
+) -> dict[str, dg.MetadataValue]:
+    """Rows added, removed and changed (same key, other values) against the previous table."""
+    new_rows = con.execute(f"SELECT count(*) FROM {new_relation}").fetchone()[0]
+    if not exists(con, old_table):
+        return {
+            "changes": dg.MetadataValue.md(f"First materialization: {new_rows} rows added."),
+            "rows_added": dg.MetadataValue.int(new_rows),
+            "rows_removed": dg.MetadataValue.int(0),
+            "rows_changed": dg.MetadataValue.int(0),
+        }
+    k = _quote(key)
+    values = ", ".join(_quote(c) for c in compared)
+    added, removed, changed = con.execute(
+        f"""
+        WITH n AS (SELECT {k} AS key, hash({values}) AS h FROM {new_relation}),
+             o AS (SELECT {k} AS key, hash({values}) AS h FROM {old_table})
+        SELECT
+          count(*) FILTER (WHERE o.key IS NULL),
+          count(*) FILTER (WHERE n.key IS NULL),
+          count(*) FILTER (WHERE n.key IS NOT NULL AND o.key IS NOT NULL AND n.h <> o.h)
+        FROM n FULL OUTER JOIN o ON n.key = o.key
+        """
+    ).fetchone()
+    summary = (
+        f"Since the last materialization: {added} added, {removed} removed, {changed} changed."
+    )
+    return {
+        "changes": dg.MetadataValue.md(summary),
+        "rows_added": dg.MetadataValue.int(added),
+        "rows_removed": dg.MetadataValue.int(removed),
+        "rows_changed": dg.MetadataValue.int(changed),
+    }

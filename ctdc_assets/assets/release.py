@@ -1,0 +1,108 @@
+"""`release/candidate` (k-anonymized table) and `release/published` (the bundle on disk).
+
+Publication is downstream of every gate and never automatic on a delivery: it runs
+on the release schedule or by hand, and writes a new folder atomically.
+"""
+
+import json
+
+import dagster as dg
+import polars as pl
+
+from ctdc_assets.anonymize import load_policy
+from ctdc_assets.anonymize.engine import anonymize
+from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS
+from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
+from ctdc_assets.assets.metadata import markdown_table, table_metadata
+from ctdc_assets.assets.statistics import AGGREGATES_KEY, DASHBOARD_KEY
+from ctdc_assets.config import Settings
+from ctdc_assets.release.publish import publish_release
+from ctdc_assets.warehouse import POOL, Warehouse, replace_table
+
+CANDIDATE_KEY = dg.AssetKey(["release", "candidate"])
+PUBLISHED_KEY = dg.AssetKey(["release", "published"])
+CANDIDATE_TABLE = "release.candidate"
+FIGURES_TABLE = "release.candidate_figures"
+
+
+def figures_table(figures: dict) -> str:
+    """Our method and the CTDC method side by side, for the UI and the report."""
+    ours, ctdc = figures["ours"], figures["ctdc_method"]
+    rows = [
+        (name, _figure(value), _figure(ctdc.get(name)))
+        for name, value in ours.items()
+        if not isinstance(value, dict | list)
+    ]
+    return markdown_table(rows, ["figure", "this release", "CTDC method (delete small classes)"])
+
+
+def _figure(value: object) -> str:
+    return f"{value:,.4g}" if isinstance(value, float) else str(value)
+
+
+def build_release_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        key=CANDIDATE_KEY,
+        deps=[MERGED_KEY],
+        group_name="release",
+        pool=POOL,
+        kinds={"duckdb", "polars"},
+        automation_condition=REFRESH_WHEN_GATES_PASS,
+        description=(
+            "The record-level release table: k-anonymized per release_policy.yaml by optimal "
+            "generalization plus local suppression, with region columns."
+        ),
+    )
+    def candidate(warehouse: Warehouse) -> dg.MaterializeResult:
+        policy = load_policy(settings.policy_file)
+        victims = warehouse.read_table(MERGED_TABLE)
+        result = anonymize(victims, policy)
+        with warehouse.connection() as con:
+            replace_table(con, CANDIDATE_TABLE, result.frame)
+            replace_table(
+                con,
+                FIGURES_TABLE,
+                pl.DataFrame(
+                    {
+                        "figures": [json.dumps(result.figures)],
+                        "generalization": [json.dumps(result.generalization)],
+                        "merged_records": [victims.height],
+                    }
+                ),
+            )
+            metadata = table_metadata(con, CANDIDATE_TABLE)
+        return dg.MaterializeResult(
+            metadata=metadata
+            | {
+                "k": dg.MetadataValue.int(policy.k),
+                "generalization": dg.MetadataValue.json(result.generalization),
+                "utility_and_risk": dg.MetadataValue.md(figures_table(result.figures)),
+            }
+        )
+
+    @dg.asset(
+        key=PUBLISHED_KEY,
+        deps=[CANDIDATE_KEY, AGGREGATES_KEY, DASHBOARD_KEY],
+        group_name="release",
+        pool=POOL,
+        kinds={"csv", "parquet"},
+        description=(
+            "A new, versioned release folder under data/releases/ (records CSV and Parquet, "
+            "codebook, datapackage.json, manifest with checksums, quality report, statistics, "
+            "dashboard), written atomically; earlier releases are never touched."
+        ),
+    )
+    def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        release = publish_release(settings, warehouse, context.instance)
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(release.path)),
+                "release_id": dg.MetadataValue.text(release.release_id),
+                "records_published": dg.MetadataValue.int(release.records),
+                "files": dg.MetadataValue.md(
+                    markdown_table(sorted(release.files.items()), ["file", "sha256"])
+                ),
+            }
+        )
+
+    return [candidate, published]

@@ -1,0 +1,182 @@
+"""The gates: one blocking asset check per layer.
+
+Each check reads what its asset wrote (from the warehouse, read-only) and judges it
+with code that does not share the asset's logic: GX suites for raw, harmonized and
+merged; independent recomputations for the statistics and the release candidate.
+A failed gate stops everything downstream of its asset.
+"""
+
+from collections.abc import Mapping
+
+import dagster as dg
+
+from ctdc_assets.anonymize import audit_release, failures, load_policy
+from ctdc_assets.assets.contributors import harmonized_key, raw_key
+from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
+from ctdc_assets.assets.metadata import markdown_table
+from ctdc_assets.assets.release import CANDIDATE_KEY, CANDIDATE_TABLE
+from ctdc_assets.assets.statistics import AGGREGATES_KEY, read_aggregates
+from ctdc_assets.config import Settings
+from ctdc_assets.crosswalk import Crosswalk
+from ctdc_assets.quality.suites import run_harmonized_gate, run_merged_gate, run_raw_gate
+from ctdc_assets.statistics.audit import audit_tables
+from ctdc_assets.warehouse import POOL, Warehouse
+
+
+def _previous_row_count(instance: dg.DagsterInstance, key: dg.AssetKey) -> int | None:
+    """Rows of the delivery before the current one (for the 'wildly off' warning)."""
+    records = instance.fetch_materializations(key, limit=2).records
+    if len(records) < 2:
+        return None
+    previous = records[1].asset_materialization
+    value = previous.metadata.get("dagster/row_count") if previous else None
+    return int(value.value) if value is not None else None
+
+
+def build_contributor_checks(
+    contributor: str, crosswalk: Crosswalk, settings: Settings
+) -> list[dg.AssetChecksDefinition]:
+    @dg.asset_check(
+        asset=raw_key(contributor),
+        name="raw_gate",
+        blocking=True,
+        pool=POOL,
+        description=f"expectations/raw/{contributor}.json on the delivery as loaded.",
+    )
+    def raw_gate(
+        context: dg.AssetCheckExecutionContext, warehouse: Warehouse
+    ) -> dg.AssetCheckResult:
+        frame = warehouse.read_table(f"raw.{contributor}")
+        return run_raw_gate(
+            frame,
+            contributor=contributor,
+            personal_columns=crosswalk.identifiers,
+            previous_row_count=_previous_row_count(context.instance, raw_key(contributor)),
+            expectations_dir=settings.expectations_dir,
+        ).to_check_result()
+
+    @dg.asset_check(
+        asset=harmonized_key(contributor),
+        name="harmonized_gate",
+        blocking=True,
+        pool=POOL,
+        description=(
+            "The harmonized suite generated from the standard, the crosswalk's coverage "
+            "threshold, and no identifier column or value."
+        ),
+    )
+    def harmonized_gate(warehouse: Warehouse) -> dg.AssetCheckResult:
+        frame = warehouse.read_table(f"harmonized.{contributor}")
+        with warehouse.connection(read_only=True) as con:
+            unmapped = con.execute(
+                "SELECT variable, source_column, source_value, rows FROM audit.unmapped "
+                "WHERE contributor = ?",
+                [contributor],
+            ).pl()
+        return run_harmonized_gate(
+            frame, contributor=contributor, unmapped=unmapped, crosswalk=crosswalk
+        ).to_check_result()
+
+    return [raw_gate, harmonized_gate]
+
+
+def build_checks(
+    settings: Settings, contributors: Mapping[str, Crosswalk]
+) -> list[dg.AssetChecksDefinition]:
+    checks = [
+        check
+        for name, crosswalk in contributors.items()
+        for check in build_contributor_checks(name, crosswalk, settings)
+    ]
+
+    @dg.asset_check(
+        asset=MERGED_KEY,
+        name="merged_gate",
+        blocking=True,
+        pool=POOL,
+        description=(
+            "Record key unique, every contributor's rows reconcile with its harmonized "
+            "table, no column or value that looks like an identifier."
+        ),
+    )
+    def merged_gate(warehouse: Warehouse) -> dg.AssetCheckResult:
+        frame = warehouse.read_table(MERGED_TABLE)
+        with warehouse.connection(read_only=True) as con:
+            counts = {
+                name: con.execute(f"SELECT count(*) FROM harmonized.{name}").fetchone()[0]
+                for name in contributors
+            }
+        return run_merged_gate(frame, harmonized_counts=counts).to_check_result()
+
+    @dg.asset_check(
+        asset=AGGREGATES_KEY,
+        name="small_cells_gate",
+        blocking=True,
+        pool=POOL,
+        description=(
+            "Recomputed from the stored tables alone: no count below the threshold, and "
+            "no suppressed count recoverable from totals and other cells."
+        ),
+    )
+    def small_cells_gate(warehouse: Warehouse) -> dg.AssetCheckResult:
+        threshold = load_policy(settings.policy_file).k
+        findings = audit_tables(read_aggregates(warehouse), threshold)
+        return _findings_result("statistics/aggregates", findings, threshold=threshold)
+
+    @dg.asset_check(
+        asset=CANDIDATE_KEY,
+        name="release_gate",
+        blocking=True,
+        pool=POOL,
+        description=(
+            "Recomputed from the candidate table alone: k-anonymity (and l-diversity) on the "
+            "quasi-identifiers, no identifier or internal column, every value in the "
+            "codebook, suppression within the policy's limit."
+        ),
+    )
+    def release_gate(warehouse: Warehouse) -> dg.AssetCheckResult:
+        policy = load_policy(settings.policy_file)
+        candidate = warehouse.read_table(CANDIDATE_TABLE)
+        with warehouse.connection(read_only=True) as con:
+            total = con.execute(f"SELECT count(*) FROM {MERGED_TABLE}").fetchone()[0]
+        findings = audit_release(candidate, policy, total_records=total)
+        rows = [(f.check, "passed" if f.passed else "FAILED", f.summary) for f in findings]
+        failed = failures(findings)
+        return dg.AssetCheckResult(
+            passed=not failed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=(
+                "release/candidate gate passed: " + "; ".join(f.summary for f in findings)
+                if not failed
+                else "release/candidate gate failed: " + "; ".join(f.summary for f in failed)
+            ),
+            metadata={
+                "gates": dg.MetadataValue.md(markdown_table(rows, ["gate", "result", "detail"])),
+                "k": dg.MetadataValue.int(policy.k),
+                "records_before_anonymization": dg.MetadataValue.int(total),
+                "records_in_candidate": dg.MetadataValue.int(candidate.height),
+            },
+        )
+
+    return [*checks, merged_gate, small_cells_gate, release_gate]
+
+
+def _findings_result(gate: str, findings: list, **figures: int) -> dg.AssetCheckResult:
+    """A blocking result from a list of findings (each with a readable `str()`)."""
+    rows = [(i + 1, str(f)) for i, f in enumerate(findings[:50])]
+    return dg.AssetCheckResult(
+        passed=not findings,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"{gate} gate passed"
+            if not findings
+            else f"{gate} gate failed: {len(findings)} problems, first: {findings[0]}"
+        ),
+        metadata={
+            "problems": dg.MetadataValue.int(len(findings)),
+            "findings": dg.MetadataValue.md(
+                markdown_table(rows, ["#", "problem"]) if rows else "None."
+            ),
+            **{name: dg.MetadataValue.int(value) for name, value in figures.items()},
+        },
+    )

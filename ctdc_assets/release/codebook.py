@@ -1,0 +1,262 @@
+"""The published codebook (Markdown, HTML) and Frictionless `datapackage.json`.
+
+Both are generated from the standard, the release policy's hierarchies and the
+crosswalks, so they can never disagree with what the release holds.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from ctdc_assets.anonymize.codebook import codebook_extension
+from ctdc_assets.anonymize.policy import ReleasePolicy
+from ctdc_assets.crosswalk import Crosswalk
+from ctdc_assets.standard import Standard, load_standard
+
+LICENSE = {
+    "name": "CC-BY-4.0",
+    "path": "https://creativecommons.org/licenses/by/4.0/",
+    "title": "Creative Commons Attribution 4.0",
+}
+
+
+@dataclass
+class ColumnDoc:
+    """Everything the codebook says about one published column."""
+
+    name: str
+    type: str
+    role: str
+    description: str
+    values: dict[str, str] = field(default_factory=dict)  # code -> label
+    value_note: str = ""
+    supplied_by: list[str] = field(default_factory=list)
+
+    @property
+    def frictionless_type(self) -> str:
+        return "integer" if self.type == "flag" else "string"
+
+
+def supplied_by(crosswalks: Mapping[str, Crosswalk]) -> dict[str, list[str]]:
+    """Contributors whose crosswalk produces each variable (not just its default)."""
+    out: dict[str, list[str]] = {}
+    for contributor, crosswalk in sorted(crosswalks.items()):
+        for variable in crosswalk.variables:
+            out.setdefault(variable, []).append(contributor)
+    return out
+
+
+def column_docs(
+    policy: ReleasePolicy,
+    crosswalks: Mapping[str, Crosswalk],
+    standard: Standard | None = None,
+) -> list[ColumnDoc]:
+    """One entry per published column, in published order."""
+    standard = standard or load_standard()
+    extension = codebook_extension(policy, standard=standard)
+    producers = supplied_by(crosswalks)
+    docs: dict[str, ColumnDoc] = {}
+    for var in standard.variables:
+        doc = ColumnDoc(
+            name=var.name,
+            type=var.type,
+            role=var.role,
+            description=var.description,
+            supplied_by=producers.get(var.name, []),
+        )
+        if var.values:
+            doc.values = {v.code: v.label for v in var.values}
+        elif var.type == "flag":
+            doc.values = {"1": "yes", "0": "no"}
+        elif var.type == "country":
+            doc.value_note = (
+                f"ISO 3166-1 alpha-2 country code; {standard.unknown_country} = not known."
+            )
+        elif var.type == "year":
+            low, high = var.valid_range or (0, 0)
+            doc.value_note = f"A year from {low} to {high}."
+        elif var.type == "list":
+            labels = sorted(set(standard.list_labels(var.name).values()))
+            doc.value_note = f"Labels joined by '{var.separator}': " + ", ".join(labels) + "."
+        doc.values[standard.missing_code] = "missing: not recorded by the contributor"
+        for value in extension.generalized_values.get(var.name, ()):
+            doc.values[value.code] = (
+                f"generalized ({value.level}): {value.label}; stands for {', '.join(value.covers)}"
+            )
+        if var.name in extension.quasi_identifiers:
+            doc.values[extension.suppressed_value] = extension.suppressed_label
+        docs[var.name] = doc
+    for region in extension.region_columns:
+        docs[region.name] = ColumnDoc(
+            name=region.name,
+            type="region",
+            role="quasi_identifier",
+            description=region.description,
+            values={v.code: v.label for v in region.values},
+        )
+    return [docs[name] for name in extension.release_columns]
+
+
+def codebook_markdown(
+    docs: Sequence[ColumnDoc], policy: ReleasePolicy, release_id: str, standard: Standard
+) -> str:
+    lines = [
+        f"# Codebook: CTDC record-level release {release_id}",
+        "",
+        f"Standard: {standard.name} {standard.version}. One row per identified victim, "
+        "as reported by the contributors listed in `manifest.json`.",
+        "",
+        "## How to read the values",
+        "",
+        f"- `{standard.missing_code}`: missing (the contributor did not record it).",
+        f"- `{standard.unknown_country}` in a country column: country not known.",
+        f"- `{policy.suppressed_value}`: suppressed to protect the people in the data.",
+        "- A range such as `2016--2017` or `18--23`: a value generalized to a wider group; "
+        "the region columns keep regional analyses complete.",
+        "",
+        f"Every combination of the quasi-identifiers ({', '.join(policy.release_qi_columns)}) "
+        f"is shared by at least k = {policy.k} records. Counts computed from this file "
+        "differ from the aggregate statistics, which use the full data.",
+        "",
+        "## Columns",
+    ]
+    for doc in docs:
+        lines += ["", f"### `{doc.name}`", "", doc.description, ""]
+        lines.append(f"- type: {doc.type}; privacy role: {doc.role.replace('_', '-')}")
+        if doc.supplied_by:
+            lines.append(f"- supplied by: {', '.join(doc.supplied_by)}")
+        if doc.value_note:
+            lines.append(f"- values: {doc.value_note}")
+        if doc.values:
+            lines += ["", "| code | meaning |", "|---|---|"]
+            lines += [f"| `{code}` | {label} |" for code, label in doc.values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def codebook_html(markdown_text: str, title: str) -> str:
+    """A readable, self-contained HTML page of the Markdown codebook (no dependencies)."""
+    body: list[str] = []
+    in_table = False
+    for line in markdown_text.splitlines():
+        if line.startswith("|---"):
+            continue
+        if line.startswith("| "):
+            cells = [html.escape(c.strip().strip("`")) for c in line.strip("|").split(" | ")]
+            tag = "th" if not in_table else "td"
+            if not in_table:
+                body.append("<table>")
+                in_table = True
+            body.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            body.append("</table>")
+            in_table = False
+        text = html.escape(line).replace("`", "")
+        if line.startswith("### "):
+            body.append(f"<h3 id='{html.escape(line[4:].strip('`'))}'>{text[4:]}</h3>")
+        elif line.startswith("## "):
+            body.append(f"<h2>{text[3:]}</h2>")
+        elif line.startswith("# "):
+            body.append(f"<h1>{text[2:]}</h1>")
+        elif line.startswith("- "):
+            body.append(f"<p class='item'>{text[2:]}</p>")
+        elif line:
+            body.append(f"<p>{text}</p>")
+    if in_table:
+        body.append("</table>")
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
+        "line-height:1.45;color:#222}table{border-collapse:collapse;margin:.5rem 0}"
+        "td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;vertical-align:top}"
+        "th{background:#f3f3f3}h3{margin-top:2rem;font-family:monospace}.item{margin:.2rem 0}"
+    )
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>"
+        f"{html.escape(title)}</title><style>{style}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n"
+    )
+
+
+def datapackage(
+    docs: Sequence[ColumnDoc],
+    tables: Mapping[str, pl.DataFrame],
+    policy: ReleasePolicy,
+    release_id: str,
+) -> dict:
+    """A Frictionless Data Package describing the records and the statistics tables."""
+    fields = [
+        {
+            "name": doc.name,
+            "type": doc.frictionless_type,
+            "description": doc.description,
+            **(
+                {"constraints": {"required": True, "enum": _enum(doc)}}
+                if doc.values and not doc.value_note
+                else {"constraints": {"required": True}}
+            ),
+        }
+        for doc in docs
+    ]
+    resources = [
+        {
+            "name": "victims",
+            "path": "victims.csv",
+            "profile": "tabular-data-resource",
+            "format": "csv",
+            "mediatype": "text/csv",
+            "encoding": "utf-8",
+            "description": f"Record-level data, k-anonymized with k = {policy.k}.",
+            "schema": {"fields": fields, "missingValues": [""]},
+        }
+    ]
+    for name, table in tables.items():
+        resources.append(
+            {
+                "name": name.replace("_", "-"),
+                "path": f"statistics/{name}.csv",
+                "profile": "tabular-data-resource",
+                "format": "csv",
+                "mediatype": "text/csv",
+                "encoding": "utf-8",
+                "schema": {
+                    "fields": [
+                        {"name": column, "type": _frictionless_type(dtype)}
+                        for column, dtype in table.schema.items()
+                    ],
+                    "missingValues": [""],
+                },
+            }
+        )
+    return {
+        "profile": "tabular-data-package",
+        "name": f"ctdc-release-{release_id.lower()}",
+        "title": f"CTDC record-level release {release_id}",
+        "licenses": [LICENSE],
+        "ctdc": {
+            "k": policy.k,
+            "quasi_identifiers": policy.release_qi_columns,
+            "suppressed_value": policy.suppressed_value,
+        },
+        "resources": resources,
+    }
+
+
+def _enum(doc: ColumnDoc) -> list:
+    if doc.frictionless_type == "integer":
+        return [int(code) for code in doc.values]
+    return list(doc.values)
+
+
+def _frictionless_type(dtype: pl.DataType) -> str:
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_float():
+        return "number"
+    if dtype == pl.Boolean:
+        return "boolean"
+    return "string"

@@ -1,0 +1,100 @@
+"""Assemble a release from the verified candidate and statistics, and publish it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from ctdc_assets.anonymize import load_policy
+from ctdc_assets.assets.statistics import read_aggregates
+from ctdc_assets.config import Settings
+from ctdc_assets.crosswalk import load_crosswalks
+from ctdc_assets.release.bundle import BundleContent, new_release_id, write_bundle
+from ctdc_assets.release.codebook import (
+    codebook_html,
+    codebook_markdown,
+    column_docs,
+    datapackage,
+)
+from ctdc_assets.release.verify import verify_contents
+from ctdc_assets.standard import load_standard
+from ctdc_assets.warehouse import Warehouse
+
+
+@dataclass(frozen=True)
+class PublishedRelease:
+    path: Path
+    release_id: str
+    records: int
+    files: dict[str, str]
+
+
+def publish_release(
+    settings: Settings, warehouse: Warehouse, instance: dg.DagsterInstance
+) -> PublishedRelease:
+    from ctdc_assets.quality.report import quality_report_from_instance
+
+    standard = load_standard()
+    policy = load_policy(settings.policy_file)
+    release_id = new_release_id()
+    with warehouse.connection(read_only=True) as con:
+        records = con.execute("SELECT * FROM release.candidate").pl()
+        figures, generalization, merged_records = con.execute(
+            "SELECT figures, generalization, merged_records FROM release.candidate_figures"
+        ).fetchone()
+        provenance = con.execute(
+            "SELECT contributor, delivery_file, delivery_sha256, count(*) AS records "
+            "FROM merged.victims GROUP BY ALL ORDER BY contributor"
+        ).fetchall()
+    tables = read_aggregates(warehouse)
+    crosswalks = load_crosswalks(settings.crosswalks_dir)
+    docs = column_docs(policy, crosswalks, standard)
+    codebook = codebook_markdown(docs, policy, release_id, standard)
+    texts = {
+        "codebook.md": codebook,
+        "codebook.html": codebook_html(codebook, f"Codebook {release_id}"),
+        "datapackage.json": json.dumps(
+            datapackage(docs, tables, policy, release_id), indent=2, ensure_ascii=False
+        ),
+        "quality_report.md": quality_report_from_instance(instance, release_id=release_id),
+    }
+    policy_text = settings.policy_file.read_text(encoding="utf-8")
+    manifest = {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "standard": {"name": standard.name, "version": standard.version},
+        "policy": policy.model_dump(mode="json"),
+        "policy_sha256": hashlib.sha256(policy_text.encode()).hexdigest(),
+        "quasi_identifiers": policy.release_qi_columns,
+        "counts": {
+            "records_before_anonymization": merged_records,
+            "records_published": records.height,
+            "records_suppressed": merged_records - records.height,
+        },
+        "generalization": json.loads(generalization),
+        "figures": json.loads(figures),
+        "contributors": [
+            {"contributor": c, "delivery_file": f, "delivery_sha256": h, "records": n}
+            for c, f, h, n in provenance
+        ],
+        "statistics_threshold": policy.k,
+    }
+    content = BundleContent(
+        records=records,
+        tables=tables,
+        files={"dashboard.html": settings.data_dir / "staging" / "dashboard.html"},
+        texts=texts,
+        manifest=manifest,
+    )
+    path = write_bundle(
+        settings.releases_dir,
+        release_id,
+        content,
+        verify=lambda folder: verify_contents(folder, policy, total_records=merged_records),
+    )
+    files = json.loads((path / "manifest.json").read_text())["files"]
+    return PublishedRelease(path, release_id, records.height, files)

@@ -1,0 +1,94 @@
+"""Materialize the asset graph with all its checks in one run, on the persistent instance.
+
+Used by `ctdc run` and the benchmark: one process, steps in order, so the cost is the
+work itself rather than a process start-up per step; the run is recorded in the
+instance so `make ui` shows it with every check result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from ctdc_assets.config import Settings
+from ctdc_assets.instance import prepare_instance_home
+
+
+@dataclass
+class RunOutcome:
+    """What a person needs to know after a run."""
+
+    success: bool
+    run_id: str
+    materialized: list[str] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)
+    warned_checks: list[str] = field(default_factory=list)
+    passed_checks: int = 0
+    failed_steps: list[str] = field(default_factory=list)
+    skipped_steps: list[str] = field(default_factory=list)
+    release: str | None = None
+
+    def summary(self) -> str:
+        lines = [
+            f"Run {self.run_id}: {'succeeded' if self.success else 'FAILED'}",
+            f"  materialized {len(self.materialized)} assets: {', '.join(self.materialized)}",
+            f"  checks passed: {self.passed_checks}, with warnings: {len(self.warned_checks)}, "
+            f"failed: {len(self.failed_checks)}",
+        ]
+        lines += [f"  WARNING {w}" for w in self.warned_checks]
+        lines += [f"  GATE FAILED {f}" for f in self.failed_checks]
+        lines += [f"  step failed: {s}" for s in self.failed_steps]
+        if self.skipped_steps:
+            lines.append(f"  not run (upstream failed): {', '.join(self.skipped_steps)}")
+        if self.release:
+            lines.append(f"Release published at {self.release}")
+        return "\n".join(lines)
+
+
+def run_pipeline(settings: Settings, selection: str = "*") -> RunOutcome:
+    prepare_instance_home(settings)
+    from ctdc_assets.definitions import build_definitions
+
+    definitions = build_definitions(settings)
+    job = definitions.resolve_implicit_global_asset_job_def()
+    keys = dg.AssetSelection.from_string(selection).resolve(definitions.resolve_asset_graph())
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            asset_selection=sorted(keys),
+            tags={"ctdc/launched_by": "ctdc run"},
+        )
+    return _outcome(result)
+
+
+def _outcome(result: dg.ExecuteInProcessResult) -> RunOutcome:
+    outcome = RunOutcome(success=result.success, run_id=result.run_id)
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        outcome.materialized.append(materialization.asset_key.to_user_string())
+        if materialization.asset_key.path == ["release", "published"]:
+            path = materialization.metadata.get("path")
+            outcome.release = str(path.value) if path else None
+    for evaluation in result.get_asset_check_evaluations():
+        name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        detail = evaluation.description or ""
+        if not evaluation.passed:
+            outcome.failed_checks.append(f"{name}: {detail}")
+        elif _warnings(evaluation):
+            outcome.warned_checks.append(f"{name}: {detail}")
+        else:
+            outcome.passed_checks += 1
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error if event.step_failure_data else None
+        message = error.message.strip().splitlines()[0] if error else ""
+        outcome.failed_steps.append(f"{event.step_key}: {message}")
+    outcome.skipped_steps = [e.step_key for e in result.get_step_skipped_events()]
+    return outcome
+
+
+def _warnings(evaluation: dg.AssetCheckEvaluation) -> int:
+    """Warnings a passed gate reported (the bridge counts them in its metadata)."""
+    value = evaluation.metadata.get("warnings")
+    return int(value.value) if value is not None and value.value else 0
