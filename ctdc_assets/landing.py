@@ -54,7 +54,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def scan(folder: Path, contributor: str, file_format: str) -> tuple[list[Delivery], list[StrayFile]]:
+def scan(
+    folder: Path, contributor: str, file_format: str
+) -> tuple[list[Delivery], list[StrayFile]]:
     """Complete deliveries (oldest first) and the files passed over, with reasons."""
     if not folder.is_dir():
         return [], []
