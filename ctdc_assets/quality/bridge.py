@@ -292,10 +292,11 @@ class Outcome:
     def sentence(self, source_file: str | None = None) -> str:
         """One line a person can act on: column, how many rows, why, which rows."""
         where = f"column {', '.join(self.columns)}" if self.columns else "table"
-        if self.table != "main":
-            where = f"{self.table} {where}"
         if self.status == "error":
             return f"{where}: could not be checked ({self.note or 'error'}): {self.description}"
+        if self.table != "main":  # side tables (schema, unmapped): their rows are not records
+            detail = f" ({'; '.join(self.samples[:3])})" if self.samples else ""
+            return f"{where}: {self.description}{detail}"
         if self.unexpected is not None:
             pct = self.percent
             share = f" ({_pct(pct)})" if pct is not None else ""
@@ -495,6 +496,8 @@ def _short(value: Any, *, show_dates: bool = False) -> str:
     """A sample value as shown to people: identifier-looking text hidden, long text cut."""
     if value is None:
         return "null"
+    if isinstance(value, int | float):
+        return f"{value:g}" if isinstance(value, float) else str(value)
     text = str(value)
     if text.strip() == "":
         return "(blank)"
@@ -999,12 +1002,20 @@ class _TableRun:
         if not personal and bad.height:
             top = bad.sort("__n__", descending=True).head(SAMPLE_VALUES)
             dates = bool(spec.meta.get("show_dates"))
-            samples = tuple(
-                " / ".join(_short(row[c], show_dates=dates) for c in domain.columns)
-                + f" ({row['__n__']:,})"
-                for row in top.iter_rows(named=True)
-            )
+            if spec.table == "main":  # value (rows holding it)
+                samples = tuple(
+                    " / ".join(_short(row[c], show_dates=dates) for c in domain.columns)
+                    + f" ({row['__n__']:,})"
+                    for row in top.iter_rows(named=True)
+                )
+            else:  # side tables: one row per column or variable, so name the fields
+                samples = tuple(
+                    ", ".join(f"{c}={_short(row[c])}" for c in domain.columns)
+                    for row in top.iter_rows(named=True)
+                )
         named: dict[str, Any] = {}
+        if spec.meta.get("columns_from_rows") and rows:
+            named["columns"] = [str(r) for r in rows]
         if spec.meta.get("columns_from_values") and bad.height:
             # derived values list the offending columns ("isAbduction=2, gender"): name them
             column = domain.columns[0]

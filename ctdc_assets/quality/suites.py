@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+MIN_ALLOWED_UNMAPPED_ROWS = 5  # small deliveries: a few odd values never block
 ROW_COUNT_RATIO = 2.0  # a delivery with under half or over twice the previous rows: warning
 
 _PANDAS_INT = {"flag", "year"}
@@ -198,7 +199,7 @@ def harmonized_suite(std: Standard | None = None) -> dict[str, Any]:
             "critical",
             "has a type other than the standard's",
             "table.types",
-            meta={"table": "schema"},
+            meta={"table": "schema", "columns_from_rows": True},
             column_A="column",
             column_B="dtype",
             value_pairs_set=[[c, t.__name__] for c, t in schema.items()],
@@ -264,11 +265,12 @@ def harmonized_suite(std: Standard | None = None) -> dict[str, Any]:
         _exp(
             "expect_column_pair_values_a_to_be_greater_than_b",
             "critical",
-            "share of unmapped source values above the crosswalk's limit",
+            "has more unmapped source values than the crosswalk's quality.max_unmapped_share "
+            "allows",
             "unmapped.share",
-            meta={"table": "unmapped"},
-            column_A="max_share",
-            column_B="share",
+            meta={"table": "unmapped", "columns_from_rows": True},
+            column_A="allowed_rows",
+            column_B="rows",
             or_equal=True,
         ),
     ]
@@ -558,22 +560,36 @@ def unmapped_table(
     *,
     max_share: float,
     max_share_by_variable: Mapping[str, float] | None = None,
+    min_allowed_rows: int = MIN_ALLOWED_UNMAPPED_ROWS,
 ) -> pl.DataFrame:
-    """Per variable: rows whose source value was not mapped, their share, and the limit.
+    """Per variable: rows whose source value was not mapped, and how many the crosswalk allows.
 
     `unmapped` is `Harmonized.unmapped` (variable, source_column, source_value, rows).
+    Allowed = share x harmonized rows, but at least `min_allowed_rows` when the share is
+    not zero, so a 40-row test delivery does not fail on one odd value.
     """
     by_variable = dict(max_share_by_variable or {})
-    schema = {"variable": pl.String, "rows": pl.Int64, "share": pl.Float64, "max_share": pl.Float64}
+    schema = {
+        "variable": pl.String,
+        "rows": pl.Int64,
+        "allowed_rows": pl.Int64,
+        "share": pl.Float64,
+        "max_share": pl.Float64,
+    }
     if unmapped is None or unmapped.height == 0:
         return pl.DataFrame(schema=schema)
     per_var = unmapped.group_by("variable").agg(pl.col("rows").sum().cast(pl.Int64))
+    limit = pl.col("variable").replace_strict(
+        by_variable, default=max_share, return_dtype=pl.Float64
+    )
+    allowed = (limit * harmonized_rows).floor().cast(pl.Int64)
     return (
         per_var.with_columns(
             share=pl.col("rows") / max(harmonized_rows, 1),
-            max_share=pl.col("variable").replace_strict(
-                by_variable, default=max_share, return_dtype=pl.Float64
-            ),
+            max_share=limit,
+            allowed_rows=pl.when(limit > 0)
+            .then(pl.max_horizontal(allowed, pl.lit(min_allowed_rows)))
+            .otherwise(allowed),
         )
         .select(list(schema))
         .sort("variable")
