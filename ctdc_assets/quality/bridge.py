@@ -308,7 +308,8 @@ class Outcome:
             what += f" ({self.note})"
         text = f"{where}: {what}"
         if self.rows:
-            text += f", e.g. {self.row_label} " + ", ".join(str(r) for r in self.rows[:3])
+            label = self.row_label if len(self.rows) > 1 else self.row_label.removesuffix("s")
+            text += f", e.g. {label} " + ", ".join(str(r) for r in self.rows[:3])
             if source_file and self.table == "main":
                 text += f" of {source_file}"
         return text
@@ -325,6 +326,7 @@ class GateResult:
     source_file: str | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # facts for users, e.g. unmapped shares
 
     @property
     def evaluated(self) -> int:
@@ -416,6 +418,8 @@ class GateResult:
         ]
         if self.skipped:
             parts += ["", "Not evaluated: " + "; ".join(f"{o.id} ({o.note})" for o in self.skipped)]
+        if self.notes:
+            parts += ["", *[f"- {_md(note)}" for note in self.notes]]
         return "\n".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -427,6 +431,7 @@ class GateResult:
             "source_file": self.source_file,
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "notes": list(self.notes),
             "outcomes": [
                 {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(o).items()}
                 for o in self.outcomes
@@ -447,6 +452,7 @@ class GateResult:
             source_file=data.get("source_file"),
             seconds=data.get("seconds", 0.0),
             timings=dict(data.get("timings", {})),
+            notes=list(data.get("notes", [])),
         )
 
     def to_check_result(
@@ -469,6 +475,8 @@ class GateResult:
         }
         if self.source_file:
             metadata["source_file"] = dg.MetadataValue.text(self.source_file)
+        if self.notes:
+            metadata["notes"] = dg.MetadataValue.md("\n".join(f"- {_md(n)}" for n in self.notes))
         severity = dg.AssetCheckSeverity.ERROR if not self.passed else dg.AssetCheckSeverity.WARN
         return dg.AssetCheckResult(
             passed=self.passed,

@@ -620,7 +620,7 @@ def run_harmonized_gate(
     lazy = frame.lazy()
     rows = lazy.select(pl.len()).collect().item()
     table = unmapped_table(unmapped, rows, max_share=max_share, max_share_by_variable=by_variable)
-    return run_suite(
+    result = run_suite(
         suite if suite is not None else harmonized_suite(),
         lazy,
         gate=f"harmonized/{contributor}",
@@ -628,6 +628,12 @@ def run_harmonized_gate(
         severity_overrides=overrides,
         tables={"unmapped": table},
     )
+    result.notes += [
+        f"{var}: {n:,} of {rows:,} rows ({share:.1%}) had a source value the crosswalk could "
+        f"not map, recorded as missing (limit {limit:.0%})"
+        for var, n, _, share, limit in table.iter_rows()
+    ]
+    return result
 
 
 def run_merged_gate(
