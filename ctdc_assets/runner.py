@@ -82,9 +82,10 @@ def _outcome(result: dg.ExecuteInProcessResult) -> RunOutcome:
             outcome.passed_checks += 1
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error if event.step_failure_data else None
-        message = error.message.strip().splitlines()[0] if error else ""
-        outcome.failed_steps.append(f"{event.step_key}: {message}")
-    outcome.skipped_steps = [e.step_key for e in result.get_step_skipped_events()]
+        cause = error.cause if error and error.cause else error
+        message = cause.message.strip().splitlines()[0] if cause else ""
+        outcome.failed_steps.append(f"{_step_name(event.step_key)}: {message}")
+    outcome.skipped_steps = [_step_name(e.step_key) for e in result.get_step_skipped_events()]
     return outcome
 
 
@@ -92,3 +93,8 @@ def _warnings(evaluation: dg.AssetCheckEvaluation) -> int:
     """Warnings a passed gate reported (the bridge counts them in its metadata)."""
     value = evaluation.metadata.get("warnings")
     return int(value.value) if value is not None and value.value else 0
+
+
+def _step_name(step_key: str) -> str:
+    """`raw__hotline_raw_gate` -> `raw/hotline_raw_gate`: the asset as the UI names it."""
+    return step_key.replace("__", "/")
