@@ -45,11 +45,12 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     ]
     assets += [build_merged_asset(list(contributors))]
     assets += build_statistics_assets(settings)
-    assets += build_release_assets(settings)
+    checks = build_checks(settings, contributors)
+    assets += build_release_assets(settings, [key for c in checks for key in c.check_keys])
     sensors, schedules, jobs = build_automation(settings, contributors)
     return dg.Definitions(
         assets=assets,
-        asset_checks=build_checks(settings, contributors),
+        asset_checks=checks,
         sensors=sensors,
         schedules=schedules,
         jobs=jobs,

@@ -5,6 +5,7 @@ on the release schedule or by hand, and writes a new folder atomically.
 """
 
 import json
+from collections.abc import Sequence
 
 import dagster as dg
 import polars as pl
@@ -40,7 +41,11 @@ def _figure(value: object) -> str:
     return f"{value:,.4g}" if isinstance(value, float) else str(value)
 
 
-def build_release_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+def build_release_assets(
+    settings: Settings, gates: Sequence[dg.AssetCheckKey]
+) -> list[dg.AssetsDefinition]:
+    """`gates`: every check whose latest verdict goes into the quality report."""
+
     @dg.asset(
         key=CANDIDATE_KEY,
         deps=[MERGED_KEY],
@@ -93,7 +98,7 @@ def build_release_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         ),
     )
     def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-        release = publish_release(settings, warehouse, context.instance)
+        release = publish_release(settings, warehouse, context.instance, gates)
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(release.path)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from ctdc_assets.anonymize import load_policy
 from ctdc_assets.assets.statistics import read_aggregates
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import load_crosswalks
+from ctdc_assets.quality.report import latest_check_evaluations, quality_report
 from ctdc_assets.release.bundle import BundleContent, new_release_id, write_bundle
 from ctdc_assets.release.codebook import (
     codebook_html,
@@ -35,9 +37,12 @@ class PublishedRelease:
 
 
 def publish_release(
-    settings: Settings, warehouse: Warehouse, instance: dg.DagsterInstance
+    settings: Settings,
+    warehouse: Warehouse,
+    instance: dg.DagsterInstance,
+    check_keys: Iterable[dg.AssetCheckKey],
 ) -> PublishedRelease:
-    from ctdc_assets.quality.report import quality_report_from_instance
+    """Publish the current candidate with the latest verdict of every gate."""
 
     standard = load_standard()
     policy = load_policy(settings.policy_file)
@@ -61,7 +66,9 @@ def publish_release(
         "datapackage.json": json.dumps(
             datapackage(docs, tables, policy, release_id), indent=2, ensure_ascii=False
         ),
-        "quality_report.md": quality_report_from_instance(instance, release_id=release_id),
+        "quality_report.md": quality_report(
+            latest_check_evaluations(instance, check_keys), release_id=release_id
+        ),
     }
     policy_text = settings.policy_file.read_text(encoding="utf-8")
     manifest = {
