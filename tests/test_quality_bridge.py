@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +256,12 @@ def test_result_round_trips_through_check_metadata(result: GateResult) -> None:
 def test_lazy_frames_are_accepted() -> None:
     out = run_suite(SUITE, hotline_like().lazy(), gate="raw/hotline")
     assert out.row_count == 6 and len(out.critical_failures) == 3
+
+
+def test_results_do_not_depend_on_chunking(result: GateResult) -> None:
+    frame = pl.concat([hotline_like().drop("source_row")] * 3).with_row_index("source_row", 2)
+    whole = run_suite(SUITE, frame, gate="raw/hotline", chunk_rows=1_000)
+    chunked = run_suite(SUITE, frame, gate="raw/hotline", chunk_rows=4)
+    assert [asdict(o) for o in chunked.outcomes] == [asdict(o) for o in whole.outcomes]
+    dup = next(o for o in whole.outcomes if o.id.endswith("unique(case_id)"))
+    assert dup.unexpected == 18 and dup.rows == (2, 3, 4, 5, 6)

@@ -213,14 +213,19 @@ def test_merged_catches_duplicates_leaks_and_lost_rows(harmonized: dict) -> None
         pl.concat([merged, merged.head(2)])
         .with_row_index("i")
         .with_columns(
-            gender=pl.when(pl.col("i") == 10).then(pl.lit("maria@example.org")).otherwise("gender")
+            gender=pl.when(pl.col("i") == 10).then(pl.lit("maria@example.org")).otherwise("gender"),
+            RecruiterRelationship=pl.when(pl.col("i") == 12)
+            .then(pl.lit("Friend/Acquaintance; call +1 415 555 0199"))
+            .otherwise("RecruiterRelationship"),
         )
     )
     result = run_merged_gate(bad.drop("i"), harmonized_counts=counts | {"ngo_network": 1})
     failed = {o.id: o for o in result.critical_failures}
     assert failed["record_key.unique"].unexpected == 4
-    assert failed["gender.no_identifiers"].rows == (11,)
+    assert failed["gender.in_set"].rows == (11,)
+    assert failed["RecruiterRelationship.no_identifiers"].rows == (13,)
     assert failed["contributor.counts_reconcile"].unexpected > 0
-    assert "maria" not in json.dumps(result.to_dict()) + str(result.to_check_result().metadata)
+    shown = json.dumps(result.to_dict()) + str(result.to_check_result().metadata)
+    assert "maria" not in shown and "555" not in shown
     lost = run_merged_gate(merged, harmonized_counts=counts | {"ctdc_standard": 5})
     assert {o.id for o in lost.critical_failures} == {"contributor.all_present"}

@@ -35,14 +35,14 @@ import os
 import re
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
-from ctdc_assets.quality.derive import derived_expr, source_columns
+from ctdc_assets.quality.derive import VALUE_WISE, derived_expr, source_columns
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -66,6 +66,7 @@ Kind = Literal["map", "unique", "distinct", "schema", "rows", "full"]
 SAMPLE_VALUES = 5  # distinct unexpected values shown per failed expectation
 SAMPLE_ROWS = 5  # row numbers kept per failed expectation
 MAX_VALUE_CHARS = 40
+CHUNK_ROWS = 1_000_000  # rows prepared at a time: bounds memory at 10M-row tables
 
 _UNIQUE_TYPES = {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
 _SCHEMA_TYPES = {
@@ -595,6 +596,7 @@ def run_suite(
     parameters: Mapping[str, Any] | None = None,
     severity_overrides: Mapping[str, Severity] | None = None,
     tables: Mapping[str, pl.DataFrame | pl.LazyFrame] | None = None,
+    chunk_rows: int | None = None,
 ) -> GateResult:
     """Validate `frame` (and any side `tables`) against `suite`.
 
@@ -608,6 +610,10 @@ def run_suite(
       not given is reported as not evaluated (e.g. no previous delivery to compare with).
     - `severity_overrides` maps expectation ids (glob patterns) to a severity, e.g. a
       crosswalk declaring `{"*.consistent_with_flags": "warning"}`.
+    - `tables`: side tables some expectations name in `meta.table` (e.g. `unmapped`);
+      `schema` (one row per column: name, Polars type) is always there.
+    - `chunk_rows`: rows prepared at a time (default `CHUNK_ROWS`); results do not
+      depend on it, memory does.
     """
     started = time.perf_counter()
     if not isinstance(suite, Suite):
@@ -656,6 +662,7 @@ def run_suite(
             parameters=params,
             personal=personal,
             row_column=rows,
+            chunk_rows=chunk_rows,
         )
         outcomes.update(run.evaluate(specs))
         for name, seconds in run.timings.items():
@@ -744,7 +751,12 @@ class _Domain:
 
 
 class _TableRun:
-    """Evaluate the expectations of one table: prepare in Polars, decide in GX."""
+    """Evaluate the expectations of one table: prepare in Polars, decide in GX.
+
+    Preparation reads the table in chunks of `CHUNK_ROWS` (only the columns the
+    expectations need, derived columns added per chunk) and keeps, per domain, distinct
+    values with row counts; so memory is bounded by the chunk, not the table.
+    """
 
     def __init__(
         self,
@@ -756,16 +768,19 @@ class _TableRun:
         personal: set[str],
         row_column: str | None,
         row_label: str = "rows",
+        chunk_rows: int | None = None,
     ) -> None:
         self.gx = gx
         self.row_label = row_label
+        self.chunk_rows = chunk_rows or CHUNK_ROWS
         self.timings: dict[str, float] = {}
         schema = frame.collect_schema()
         self.base_columns = list(schema)
         self.personal = set(personal)
         self.unavailable: dict[str, str] = {}
         self.shown_as: dict[str, str] = {}  # derived column -> the column people know
-        exprs = []
+        # derived column -> (its source columns, expression, computed per distinct value?)
+        self.derived: dict[str, tuple[list[str], pl.Expr, bool]] = {}
         for spec in derived:
             if "column" in spec.get("args", {}):
                 self.shown_as[spec["name"]] = spec["args"]["column"]
@@ -774,16 +789,55 @@ class _TableRun:
             if lacking:
                 self.unavailable[spec["name"]] = f"derived from missing column {lacking[0]}"
                 continue
-            exprs.append(derived_expr(spec, parameters))
+            value_wise = spec.get("function") in VALUE_WISE and len(sources) == 1
+            self.derived[spec["name"]] = (sources, derived_expr(spec, parameters), value_wise)
             if self.personal & set(sources):
                 self.personal.add(spec["name"])
         if row_column is None or row_column not in schema:
             row_column = "__position__"
             frame = frame.with_row_index(row_column, offset=1)
         self.row_column = row_column
-        self.frame = frame.with_columns(exprs) if exprs else frame
-        self.schema = self.frame.collect_schema()
+        self.frame = frame
+        self.columns = set(schema) | set(self.derived)
         self.row_count = 0
+
+    def _prepare(self, frame: pl.DataFrame, names: Collection[str]) -> pl.DataFrame:
+        """Add the derived columns `names` to a chunk (value-wise ones via distinct values)."""
+        per_value: dict[str, list[pl.Expr]] = {}
+        row_wise = []
+        for name in names:
+            sources, expr, value_wise = self.derived[name]
+            if value_wise:
+                per_value.setdefault(sources[0], []).append(expr)
+            else:
+                row_wise.append(expr)
+        for source, exprs in per_value.items():
+            mapping = frame.select(source).unique().with_columns(exprs)
+            frame = frame.join(
+                mapping, on=source, how="left", nulls_equal=True, maintain_order="left"
+            )
+        return frame.with_columns(row_wise) if row_wise else frame
+
+    def _chunks(self, columns: Collection[str]) -> Iterator[pl.DataFrame]:
+        """The table with `columns` (derived ones computed), one chunk at a time."""
+        derived = [c for c in columns if c in self.derived]
+        base = {c for c in columns if c not in self.derived} | {self.row_column}
+        for name in derived:
+            base.update(self.derived[name][0])
+        narrow = self.frame.select([c for c in self.frame.collect_schema() if c in base])
+        offset = 0
+        while True:
+            chunk = narrow.slice(offset, self.chunk_rows).collect()
+            if chunk.height == 0 and offset > 0:
+                return
+            yield self._prepare(chunk, derived)
+            if chunk.height < self.chunk_rows:
+                return
+            offset += self.chunk_rows
+
+    def _prepared(self, columns: Collection[str]) -> pl.DataFrame:
+        """The whole table with `columns` (for the rare expectations that need every row)."""
+        return pl.concat(list(self._chunks(columns)))
 
     def _tick(self, name: str, since: float) -> float:
         now = time.perf_counter()
@@ -795,7 +849,7 @@ class _TableRun:
         out: dict[int, Outcome] = {}
         runnable: list[ExpectationSpec] = []
         for spec in specs:
-            absent = [c for c in spec.columns if c not in self.schema]
+            absent = [c for c in spec.columns if c not in self.columns]
             if absent and spec.kind != "schema":
                 reason = self.unavailable.get(absent[0], "not in the table")
                 out[spec.index] = self._outcome(
@@ -845,42 +899,64 @@ class _TableRun:
     def _domains(
         self, specs: list[ExpectationSpec]
     ) -> dict[tuple[tuple[str, ...], DomainMode], _Domain]:
+        """Per domain: distinct values, row counts, first rows; chunk by chunk, then merged."""
         domains: dict[tuple[tuple[str, ...], DomainMode], _Domain] = {}
         for spec in specs:
             key = self._key(spec)
             domains.setdefault(key, _Domain(*key))
-        queries = [self.frame.select(pl.len().alias("n"))]
-        for domain in domains.values():
-            cols = list(domain.columns)
-            counts = [
-                pl.len().alias("__n__"),
-                pl.col(self.row_column).head(SAMPLE_ROWS).alias("__rows__"),
-            ]
-            if domain.mode == "nullness":
-                keys = [pl.col(c).is_null().alias(f"__null{i}__") for i, c in enumerate(cols)]
-                query = (
-                    self.frame.group_by(keys)
-                    .agg(*[pl.col(c).first() for c in cols], *counts)
-                    .drop([f"__null{i}__" for i in range(len(cols))])
-                )
-            else:
-                query = self.frame.group_by(cols).agg(*counts)
-            if domain.unique:
-                query = query.filter(pl.col("__n__") > 1)
-            queries.append(query)
-            if domain.unique:
-                queries.append(
-                    self.frame.select(
-                        (~pl.all_horizontal(pl.col(c).is_null() for c in cols)).sum().alias("n")
+        needed = {c for d in domains.values() for c in d.columns}
+        parts: dict[tuple[tuple[str, ...], DomainMode], list[pl.DataFrame]] = {
+            k: [] for k in domains
+        }
+        nonmissing: dict[tuple[tuple[str, ...], DomainMode], int] = dict.fromkeys(domains, 0)
+        key_hashes: dict[tuple[tuple[str, ...], DomainMode], list[pl.DataFrame]] = {
+            k: [] for k, d in domains.items() if d.unique
+        }
+        rows = pl.col(self.row_column)
+        counts = [pl.len().alias("__n__"), rows.head(SAMPLE_ROWS).alias("__rows__")]
+        self.row_count = 0
+        schema = pl.Schema()
+        for chunk in self._chunks(needed):
+            self.row_count += chunk.height
+            schema = chunk.schema
+            for key, domain in domains.items():
+                cols = list(domain.columns)
+                if domain.mode == "nullness":
+                    nulls = [pl.col(c).is_null().alias(f"__null{i}__") for i, c in enumerate(cols)]
+                    part = (
+                        chunk.group_by(nulls)
+                        .agg(*[pl.col(c).first() for c in cols], *counts)
+                        .drop([f"__null{i}__" for i in range(len(cols))])
                     )
-                )
-        collected = pl.collect_all(queries)
-        self.row_count = collected[0].item()
-        rest = iter(collected[1:])
-        for domain in domains.values():
-            domain.groups = next(rest)
+                    parts[key].append(part)
+                elif domain.unique:  # pass 1: how often each key occurs, by 64-bit hash
+                    present = ~pl.all_horizontal([pl.col(c).is_null() for c in cols])
+                    keyed = chunk.filter(present).select(_key_hash(cols))
+                    nonmissing[key] += keyed.height
+                    key_hashes[key].append(keyed.group_by("__h__").agg(pl.len().alias("__n__")))
+                else:
+                    parts[key].append(chunk.group_by(cols).agg(*counts))
+        for key, hashes in key_hashes.items():  # pass 2: rows of the duplicated keys only
+            cols = list(domains[key].columns)
+            repeated = (
+                pl.concat(hashes)
+                .group_by("__h__")
+                .agg(pl.col("__n__").sum())
+                .filter(pl.col("__n__") > 1)
+                .get_column("__h__")
+            )
+            if repeated.len():
+                for chunk in self._chunks(cols):
+                    hit = chunk.filter(_key_hash(cols).is_in(repeated.implode()))
+                    parts[key].append(hit.group_by(cols).agg(*counts))
+        for key, domain in domains.items():
+            cols = list(domain.columns)
+            types = pl.Schema({**schema, "__rows__": schema[self.row_column]})
+            merged = _merge_groups(parts[key], cols, types)
             if domain.unique:
-                domain.nonmissing_rows = next(rest).item()
+                merged = merged.filter(pl.col("__n__") > 1)
+                domain.nonmissing_rows = nonmissing[key]
+            domain.groups = merged
         return domains
 
     def _wide_frame(
@@ -1008,7 +1084,10 @@ class _TableRun:
         )[:SAMPLE_ROWS]
         samples: tuple[str, ...] = ()
         if not personal and bad.height:
-            top = bad.sort("__n__", descending=True).head(SAMPLE_VALUES)
+            first_row = pl.col("__rows__").list.first()
+            top = bad.sort([pl.col("__n__"), first_row], descending=[True, False]).head(
+                SAMPLE_VALUES
+            )
             dates = bool(spec.meta.get("show_dates"))
             if spec.table == "main":  # value (rows holding it)
                 samples = tuple(
@@ -1032,7 +1111,7 @@ class _TableRun:
                 for item in str(value).split(", "):
                     name = item.split("=", 1)[0]
                     found[name] = found.get(name, 0) + n
-            named["columns"] = sorted(found, key=lambda c: -found[c])
+            named["columns"] = sorted(found, key=lambda c: (-found[c], c))
         return self._outcome(
             spec,
             "passed" if success else "failed",
@@ -1123,3 +1202,29 @@ def _exception(result: Any) -> str | None:
             message = str(item.get("exception_message") or "error").splitlines()[0]
             return message[:200]
     return None
+
+
+def _key_hash(columns: list[str]) -> pl.Expr:
+    """A 64-bit hash of a key (one or more columns): uniqueness without holding the keys."""
+    if len(columns) == 1:
+        return pl.col(columns[0]).hash().alias("__h__")
+    return pl.struct(columns).hash().alias("__h__")
+
+
+def _merge_groups(parts: list[pl.DataFrame], columns: list[str], schema: pl.Schema) -> pl.DataFrame:
+    """Combine per-chunk group tables: sum the counts, keep the first row numbers."""
+    if not parts:
+        return pl.DataFrame(
+            schema={c: schema[c] for c in columns}
+            | {"__n__": pl.UInt32, "__rows__": pl.List(schema["__rows__"])}
+        )
+    if len(parts) == 1:
+        return parts[0]
+    return (
+        pl.concat(parts, how="vertical_relaxed")
+        .group_by(columns, maintain_order=True)
+        .agg(
+            pl.col("__n__").sum(),
+            pl.col("__rows__").flatten().sort().head(SAMPLE_ROWS),
+        )
+    )

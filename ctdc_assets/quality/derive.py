@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["DERIVATIONS", "DerivationError", "derived_expr", "source_columns"]
+__all__ = ["DERIVATIONS", "VALUE_WISE", "DerivationError", "derived_expr", "source_columns"]
 
 
 class DerivationError(ValueError):
@@ -131,6 +131,18 @@ def lookup_parameter(*, column: str, parameter: Mapping[str, Any]) -> pl.Expr:
         {str(k): v for k, v in parameter.items()}, default=None, return_dtype=pl.Int64
     )
 
+
+#: Functions whose result depends only on the value of their one column: the bridge
+#: computes them once per distinct value and joins the result back (fast at 10M rows).
+VALUE_WISE = {
+    "normalized_labels",
+    "unknown_labels",
+    "map_values",
+    "year_of",
+    "length",
+    "characters_outside",
+    "lookup_parameter",
+}
 
 DERIVATIONS: dict[str, Callable[..., pl.Expr]] = {
     "labels_from_flags": labels_from_flags,

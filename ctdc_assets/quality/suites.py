@@ -302,7 +302,9 @@ def merged_suite(std: Standard | None = None) -> dict[str, Any]:
     """The merged gate: unique record keys, reconciled counts, nothing that looks personal."""
     std = std or load_standard()
     columns = std.columns + std.internal_columns
-    text_columns = [v.name for v in std.variables if v.type not in ("flag", "year")]
+    # Closed columns can only hold codebook values (in-set above); lists are built from
+    # labels, and the contributor column from crosswalk names: look for identifiers there.
+    text_columns = [v.name for v in std.of_type("list")] + ["contributor"]
     regexes = list(IDENTIFIER_PATTERNS.values())
     expectations = [
         _exp(
