@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS, harmonized_key
-from ctdc_assets.assets.metadata import changes_by_key, markdown_table, table_metadata
+from ctdc_assets.assets.metadata import changes_by_key, exists, markdown_table, table_metadata
 from ctdc_assets.standard import load_standard
 from ctdc_assets.warehouse import POOL, Warehouse, replace_table
 
@@ -34,6 +34,12 @@ def build_merged_asset(contributors: Sequence[str]) -> dg.AssetsDefinition:
             f"SELECT {selected} FROM harmonized.{c}" for c in sorted(contributors)
         )
         with warehouse.connection() as con:
+            missing = [c for c in contributors if not exists(con, f"harmonized.{c}")]
+            if missing:
+                raise RuntimeError(
+                    "merged/victims needs every contributor's harmonized table; not yet "
+                    f"materialized: {', '.join(f'harmonized/{c}' for c in missing)}"
+                )
             con.execute(
                 f"""
                 CREATE OR REPLACE TEMP TABLE _merged AS
