@@ -408,6 +408,11 @@
   const BLUES = ["#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"];
   let mapNodes = null;
   function buildMap(container) {
+    if (!Object.keys(D.map.shapes).length) {
+      container.innerHTML = '<p class="note">Country outlines are not available in this build; the numbers are in the table below.</p>';
+      mapNodes = {};
+      return;
+    }
     const svg = svgEl("svg", { id: "map", viewBox: "0 0 " + D.map.width + " " + D.map.height, role: "img", "aria-label": "World map of victims by country; the numbers are in the table below the map" }, container);
     mapNodes = {};
     for (const [code, shape] of Object.entries(D.map.shapes)) {

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
+from ctdc_assets.regions import country_names
 from ctdc_assets.statistics.worldmap import HEIGHT, WIDTH, country_shapes
 
 ALL = "All"
@@ -59,7 +60,10 @@ def encode_tables(tables: Mapping[str, pl.DataFrame]) -> dict[str, object]:
 def render_dashboard(tables: Mapping[str, pl.DataFrame], out_path: Path) -> Path:
     """Write the dashboard HTML to out_path (parents created) and return the path."""
     data = encode_tables(tables)
-    data["map"] = {"shapes": country_shapes(), "width": WIDTH, "height": HEIGHT}
+    shapes = country_shapes()
+    data["map"] = {"shapes": shapes, "width": WIDTH, "height": HEIGHT}
+    known = country_names()
+    data["names"] = {code: known[code] for code in shapes if code in known} | data["names"]
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     payload = payload.replace("</", "<\\/")  # never closes the script element early
     template = (_HERE / "dashboard_template.html").read_text("utf-8")
@@ -72,3 +76,37 @@ def render_dashboard(tables: Mapping[str, pl.DataFrame], out_path: Path) -> Path
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out_path)
     return out_path
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def preview_image(html_path: Path, png_path: Path, width: int = 1400) -> Path | None:
+    """A PNG of the dashboard's first screen, for the asset's metadata; None when
+    Playwright (a dev dependency) or Debian's chromium is not there."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    if not CHROMIUM.exists():
+        return None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 1100})
+            page.goto(html_path.resolve().as_uri())
+            page.wait_for_function("window.dashboardReady === true", timeout=30_000)
+            page.screenshot(path=str(png_path))
+        finally:
+            browser.close()
+    return png_path

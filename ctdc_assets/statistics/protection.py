@@ -19,8 +19,8 @@ Method (also written into `about_tables.method`):
 5. Linear check: rules 4 hold relation by relation, yet a suppressed count can still be
    determined by combining relations (a "bridge"). The null space of the system of all
    relations over the suppressed cells is probed with random vectors (LSMR); a cell whose
-   coordinate vanishes in every probe is determined, and gets a further suppression in
-   one of its relations; then step 4 runs again.
+   coordinate vanishes in every probe is determined; the published count weighing most
+   in the combination of relations that gives it is suppressed too; then step 4 again.
 
 Zero counts are never listed, so they are known to be 0; the method never needs them.
 """
@@ -220,25 +220,33 @@ def determined_cells(system: _System, hidden: np.ndarray, seed: int = 0) -> np.n
 
 
 def _unfix(system: _System, hidden: np.ndarray, cells: np.ndarray) -> list[int]:
-    """Suppress, for each determined cell, the smallest published count in the relations
-    that determine it (found as the least-squares combination giving that cell)."""
+    """For each determined cell, suppress a published count its determination uses: the
+    least-squares combination of relations giving the cell is found, and the published
+    count weighing most in it becomes unknown."""
+    from scipy.sparse import csr_matrix
+
     matrix, unknown, used = _matrix(system, hidden)
+    rows, cols, values = [], [], []
+    for row, line in enumerate(used):
+        members = system.members[line]
+        rows += [row] * (members.size + 1)
+        cols += [*members.tolist(), int(system.totals[line])]
+        values += [1.0] * members.size + [-1.0]
+    full = csr_matrix((values, (rows, cols)), shape=(len(used), len(hidden)))
     position = {int(c): i for i, c in enumerate(unknown)}
     counts, changed = system.counts, []
     for cell in cells:
-        if hidden[cell] is False or int(cell) not in position:
+        if int(cell) not in position:
             continue
         target = np.zeros(unknown.size)
         target[position[int(cell)]] = 1.0
-        weights = _solve(matrix, target)
-        lines = used[np.abs(weights) > 1e-8]
-        candidates = np.unique(
-            np.concatenate([system.members[line] for line in lines] + [system.totals[lines]])
-        )
-        candidates = candidates[~hidden[candidates]]
+        weight = full.T @ _solve(matrix, target)  # what each count adds to the cell
+        candidates = np.flatnonzero((np.abs(weight) > 1e-6) & ~hidden)
         if candidates.size == 0:
             continue
-        pick = int(candidates[np.argmin(counts[candidates])])
+        # the count that weighs most in the combination (ties: the smallest count)
+        order = np.lexsort((counts[candidates], -np.round(np.abs(weight[candidates]), 6)))
+        pick = int(candidates[order[0]])
         hidden[pick] = True
         changed.append(pick)
     return changed
