@@ -70,3 +70,20 @@ def test_preview_image_of_the_dashboard(tables, tmp_path: Path):
     html = render_dashboard(tables, tmp_path / "dashboard.html")
     png = preview_image(html, tmp_path / "preview.png")
     assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tables_survive_the_warehouse_round_trip(tables, tmp_path: Path):
+    """Stored in DuckDB and read back (as the assets do), they audit and render alike."""
+    import duckdb
+
+    from ctdc_assets.statistics import audit_tables
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA statistics")
+        for name, frame in tables.items():
+            con.register("incoming", frame)
+            con.execute(f'CREATE TABLE statistics."{name}" AS SELECT * FROM incoming')
+            con.unregister("incoming")
+        back = {name: con.execute(f'SELECT * FROM statistics."{name}"').pl() for name in tables}
+    assert audit_tables(back, 11) == []
+    assert render_dashboard(back, tmp_path / "d.html").stat().st_size > 10_000
