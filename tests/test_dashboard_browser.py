@@ -1,4 +1,5 @@
-"""The dashboard in a real headless browser (Debian chromium driven by Playwright)."""
+"""The dashboard in a real headless browser (Debian chromium driven by Playwright;
+the shared `chromium_browser` fixture of conftest.py installs chromium if missing)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from browser_support import chromium_browser  # noqa: F401  (fixture)
 
 from ctdc_assets.statistics import audit_tables, compute_aggregates
 from ctdc_assets.statistics.dashboard import render_dashboard
@@ -42,7 +42,7 @@ def dashboard(tmp_path_factory) -> Path:
     return render_dashboard(tables, out)
 
 
-def test_dashboard_renders_filters_and_hovers(chromium_browser, dashboard, tmp_path):  # noqa: F811
+def test_dashboard_renders_filters_and_hovers(chromium_browser, dashboard, tmp_path):
     page, seen = open_dashboard(chromium_browser, dashboard)
     # every chart drew something
     for chart in page.query_selector_all(".chart"):
@@ -84,7 +84,7 @@ def test_dashboard_renders_filters_and_hovers(chromium_browser, dashboard, tmp_p
 
 
 @pytest.mark.slow
-def test_default_sample_dashboard_is_small_and_fast(chromium_browser, tmp_path):  # noqa: F811
+def test_default_sample_dashboard_is_small_and_fast(chromium_browser, tmp_path):
     """The default sample (~92,000 records) through the crosswalks: file < 10 MB,
     ready in the browser in < 2 s, no network, audit clean."""
     from ctdc_assets.config import PROJECT_ROOT

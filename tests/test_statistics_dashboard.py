@@ -62,11 +62,11 @@ def test_world_outlines_are_drawn_offline_for_most_countries():
 
 @pytest.mark.browser
 def test_preview_image_of_the_dashboard(tables, tmp_path: Path):
-    from browser_support import ensure_chromium
+    from services import chromium_path
 
     from ctdc_assets.statistics.dashboard import preview_image
 
-    ensure_chromium()
+    chromium_path()  # installs Debian chromium when missing
     html = render_dashboard(tables, tmp_path / "dashboard.html")
     png = preview_image(html, tmp_path / "preview.png")
     assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -93,20 +94,28 @@ CHROMIUM_ARGS = (
 
 def preview_image(html_path: Path, png_path: Path, width: int = 1400) -> Path | None:
     """A PNG of the dashboard's first screen, for the asset's metadata; None when
-    Playwright (a dev dependency) or Debian's chromium is not there."""
+    Playwright (a dev dependency) or Debian's chromium is not there. Runs in its own
+    thread, so it works even where another Playwright session is open."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         return None
     if not CHROMIUM.exists():
         return None
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": width, "height": 1100})
-            page.goto(html_path.resolve().as_uri())
-            page.wait_for_function("window.dashboardReady === true", timeout=30_000)
-            page.screenshot(path=str(png_path))
-        finally:
-            browser.close()
-    return png_path
+
+    def shoot() -> Path:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS)
+            )
+            try:
+                page = browser.new_page(viewport={"width": width, "height": 1100})
+                page.goto(html_path.resolve().as_uri())
+                page.wait_for_function("window.dashboardReady === true", timeout=30_000)
+                page.screenshot(path=str(png_path))
+            finally:
+                browser.close()
+        return png_path
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(shoot).result()
