@@ -72,9 +72,16 @@ def unexpected_columns(crosswalk: Crosswalk, frame: pl.DataFrame) -> list[str]:
 
 
 def _check_columns(crosswalk: Crosswalk, path: Path, frame: pl.DataFrame) -> None:
-    missing = [c for c in crosswalk.used_columns() if c not in frame.columns]
+    _check_required(crosswalk, path, frame.columns)
+    extra = unexpected_columns(crosswalk, frame)
+    if extra:
+        log.warning("%s: columns not in the crosswalk (kept in raw): %s", path, ", ".join(extra))
+
+
+def _check_required(crosswalk: Crosswalk, path: Path, columns: list[str]) -> None:
+    missing = [c for c in crosswalk.used_columns() if c not in columns]
     if missing:
-        present = [c for c in frame.columns if c not in ("source_row", "source_sheet")]
+        present = [c for c in columns if c not in ("source_row", "source_sheet")]
         where = "row 1 (header)" if crosswalk.read.format in ("csv", "xlsx") else "every record"
         hint = ""
         if crosswalk.read.format == "csv" and len(present) == 1:
@@ -88,9 +95,6 @@ def _check_columns(crosswalk: Crosswalk, path: Path, frame: pl.DataFrame) -> Non
             f"{path}: {where}: required column(s) missing: {', '.join(missing)} "
             f"({len(present)} column(s) found){hint}"
         )
-    extra = unexpected_columns(crosswalk, frame)
-    if extra:
-        log.warning("%s: columns not in the crosswalk (kept in raw): %s", path, ", ".join(extra))
 
 
 def _sniff_binary(path: Path, head: bytes, expected: str) -> None:
@@ -136,6 +140,9 @@ def _read_csv(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
         raise DeliveryError(f"{path}: empty file (only blank lines), no records")
 
     header = _csv_header(path, opts.delimiter, opts.quote, encoding)
+    # A header without the columns the crosswalk needs (e.g. a wrong delimiter) says more
+    # than the ragged rows such a file also has.
+    _check_required(crosswalk, path, header)
     bad_rows: list[tuple[int | None, int]] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -168,12 +175,54 @@ def _read_csv(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
                 f"{path}: a row has {bad_rows[0][1]} field(s) where the header has "
                 f"{len(header)}; a ragged or truncated line, or a wrong delimiter/quote"
             ) from None
+        _locate_undecodable(path, header, opts.delimiter, opts.quote, encoding)
         _check_encoding(path, path.read_bytes(), "utf-8" if utf8 else encoding)
         message = str(exc).split(":", 1)[0]  # never echo row content
         raise DeliveryError(f"{path}: cannot parse as CSV: {message}") from None
+    _check_quotes_closed(path, header, opts.delimiter, opts.quote, encoding)
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame.with_columns(pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias("source_row"))
+
+
+def _check_quotes_closed(
+    path: Path, header: list[str], delimiter: str, quote: str, encoding: str
+) -> None:
+    """Reject a file that ends inside a quoted value (cut off in transfer).
+
+    The CSV parser accepts such a file, with the last record's last value cut short,
+    when the cut falls in the last column. Quotes come in pairs in a well-formed file
+    (`""` inside a quoted value), so only an odd count needs the slow look.
+    """
+    import csv
+
+    mark = quote.encode(encoding.removesuffix("-sig"))
+    count = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            count += chunk.count(mark)
+    if count % 2 == 0:
+        return
+    with path.open(encoding=encoding, errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quotechar=quote, strict=True)
+        records, last_line = 0, 0
+        try:
+            for _ in reader:
+                records, last_line = records + 1, reader.line_num
+        except csv.Error as error:
+            if "unexpected end of data" not in str(error):
+                return  # malformed otherwise, in a way the parser accepted: leave it
+        else:
+            return
+        handle.seek(0)
+        rest = "".join(line for number, line in enumerate(handle, 1) if number > last_line)
+    fields = next(csv.reader([rest], delimiter=delimiter, quotechar=quote), [""])
+    index = len(fields) - 1
+    column = header[index] if index < len(header) else f"field {index + 1}"
+    raise DeliveryError(
+        f"{path}: row {records + 1} (line {last_line + 1}), column {column!r}: the file ends "
+        "inside a quoted value (no closing quote): a truncated file or a stray quote"
+    )
 
 
 def _locate_ragged(
@@ -200,6 +249,36 @@ def _locate_ragged(
                 f"where the header has {len(header)} ({detail}); a ragged or truncated "
                 "line, or a wrong delimiter/quote"
             )
+
+
+def _locate_undecodable(
+    path: Path, header: list[str], delimiter: str, quote: str, encoding: str
+) -> None:
+    """Error path only: the row, line and column of the first byte `encoding` cannot decode."""
+    import csv
+
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+        return
+    except (UnicodeDecodeError, LookupError) as exc:
+        if not isinstance(exc, UnicodeDecodeError):
+            return
+        start, reason = exc.start, exc.reason
+    line = data.count(b"\n", 0, start) + 1
+    # Undecodable bytes become lone surrogates, so the csv module still splits the fields.
+    with path.open(encoding=encoding, errors="surrogateescape", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quotechar=quote, strict=False)
+        next(reader, None)
+        for record_number, row in enumerate(reader, start=2):
+            for index, value in enumerate(row):
+                if any("\udc80" <= char <= "\udcff" for char in value):
+                    column = header[index] if index < len(header) else f"field {index + 1}"
+                    raise DeliveryError(
+                        f"{path}: row {record_number} (line {line}, byte offset {start}), "
+                        f"column {column!r}: cannot decode as {encoding} ({reason}); "
+                        f"re-export the file as {encoding} or set read.encoding"
+                    )
 
 
 def _csv_header(path: Path, delimiter: str, quote: str, encoding: str) -> list[str]:
