@@ -354,7 +354,10 @@ class GateResult:
         of = f" of {self.source_file}" if self.source_file else ""
         if self.critical_failures:
             first, *rest = self.critical_failures
-            text = f"{self.gate} gate failed: {first.sentence(self.source_file)}"
+            sentence = first.sentence(self.source_file)
+            if self.source_file and self.source_file not in sentence:  # side tables, table-wide
+                sentence += f" in {self.source_file}"
+            text = f"{self.gate} gate failed: {sentence}"
             if rest:
                 more = "; ".join(o.sentence() for o in rest[:2])
                 text += f"; also {more}"
