@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ctdc_assets.config import PROJECT_ROOT, Settings
 
-INSTANCE_TEMPLATE = PROJECT_ROOT / "dagster.yaml"
+INSTANCE_TEMPLATE = PROJECT_ROOT / "deploy" / "dagster.yaml"
 
 
 def prepare_instance_home(settings: Settings) -> Path:

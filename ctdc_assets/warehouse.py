@@ -99,9 +99,7 @@ class Warehouse(dg.ConfigurableResource):
         return bool(found and found[0])
 
 
-def replace_table(
-    con: duckdb.DuckDBPyConnection, table: str, source: pl.DataFrame | str
-) -> None:
+def replace_table(con: duckdb.DuckDBPyConnection, table: str, source: pl.DataFrame | str) -> None:
     """Swap a table's contents for `source` (a frame or a relation name) atomically."""
     schema = table.split(".")[0]
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
