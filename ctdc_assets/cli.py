@@ -36,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     from ctdc_assets.runner import run_pipeline
 
     started = time.perf_counter()
-    outcome = run_pipeline(settings, selection=args.select)
+    outcome = run_pipeline(settings, selection=args.select, log_level=args.log_level)
     print(outcome.summary())
     print(f"Finished in {time.perf_counter() - started:.1f} s")
     return 0 if outcome.success else 1
@@ -92,6 +92,11 @@ def parser() -> argparse.ArgumentParser:
         default="*",
         help="Dagster asset selection, e.g. 'key:\"raw/hotline\"+' (that asset and "
         "everything downstream) or 'not key:\"release/published\"'",
+    )
+    run.add_argument(
+        "--log-level",
+        default="INFO",
+        help="Dagster event log level on the console (DEBUG shows all)",
     )
     run.add_argument("--records", type=int, default=92_000, help="sample size if landing is empty")
     run.add_argument("--seed", type=int, default=7, help="sample seed if landing is empty")

@@ -46,7 +46,10 @@ class RunOutcome:
         return "\n".join(lines)
 
 
-def run_pipeline(settings: Settings, selection: str = "*") -> RunOutcome:
+def run_pipeline(
+    settings: Settings, selection: str = "*", *, log_level: str = "WARNING"
+) -> RunOutcome:
+    """Run `selection` (Dagster selection syntax) with its checks; never raises on failure."""
     prepare_instance_home(settings)
     from ctdc_assets.definitions import build_definitions
 
@@ -55,6 +58,7 @@ def run_pipeline(settings: Settings, selection: str = "*") -> RunOutcome:
     keys = dg.AssetSelection.from_string(selection).resolve(definitions.resolve_asset_graph())
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             instance=instance,
             raise_on_error=False,
             asset_selection=sorted(keys),
