@@ -137,6 +137,8 @@ def test_merged_suite_passes_and_reconciles(harmonized: dict) -> None:
     counts = {name: h.frame.height for name, h in harmonized.items()}
     result = run_merged_gate(merged, harmonized_counts=counts)
     assert result.passed and not result.warnings, result.failures_markdown()
+    chunked = run_merged_gate(merged.lazy(), harmonized_counts=counts, chunk_rows=97)
+    assert chunked.passed, chunked.failures_markdown()  # counts are whole-table, not per chunk
 
 
 # --------------------------------------------------------------------------- defects are caught

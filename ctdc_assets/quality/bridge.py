@@ -35,14 +35,14 @@ import os
 import re
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
-from ctdc_assets.quality.derive import VALUE_WISE, derived_expr, source_columns
+from ctdc_assets.quality.derive import TABLE_WISE, VALUE_WISE, derived_expr, source_columns
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -626,16 +626,15 @@ def run_suite(
     personal = set(personal_columns) | suite.personal_columns
     overrides = dict(severity_overrides or {})
 
-    frames: dict[str, pl.LazyFrame] = {"main": frame.lazy()}
-    frames.update({name: t.lazy() for name, t in (tables or {}).items()})
+    frames: dict[str, pl.DataFrame | pl.LazyFrame] = {"main": frame, **(tables or {})}
     if "schema" not in frames:  # one row per column: types checked by one pair expectation
         columns = frames["main"].collect_schema()
-        frames["schema"] = pl.LazyFrame(
+        frames["schema"] = pl.DataFrame(
             {"column": list(columns), "dtype": [dtype_name(t) for t in columns.values()]},
             schema={"column": pl.String, "dtype": pl.String},
         )
     if source_file is None and "delivery_file" in frames["main"].collect_schema():
-        first = frames["main"].select(pl.col("delivery_file").first()).collect().item()
+        first = frames["main"].lazy().select(pl.col("delivery_file").first()).collect().item()
         source_file = str(first) if first is not None else None
 
     outcomes: dict[int, Outcome] = {}
@@ -673,7 +672,7 @@ def run_suite(
         if table == "main":
             row_count = run.row_count
     if "main" not in by_table:
-        row_count = frames["main"].select(pl.len()).collect().item()
+        row_count = frames["main"].lazy().select(pl.len()).collect().item()
 
     return GateResult(
         gate=gate,
@@ -765,7 +764,7 @@ class _TableRun:
         self,
         *,
         gx: _GX,
-        frame: pl.LazyFrame,
+        frame: pl.DataFrame | pl.LazyFrame,
         derived: Sequence[Mapping[str, Any]],
         parameters: Mapping[str, Any],
         personal: set[str],
@@ -782,8 +781,8 @@ class _TableRun:
         self.personal = set(personal)
         self.unavailable: dict[str, str] = {}
         self.shown_as: dict[str, str] = {}  # derived column -> the column people know
-        # derived column -> (its source columns, expression, computed per distinct value?)
-        self.derived: dict[str, tuple[list[str], pl.Expr, bool]] = {}
+        # derived column -> (its source columns, expression, how: "row" | "value" | "table")
+        self.derived: dict[str, tuple[list[str], pl.Expr, str]] = {}
         for spec in derived:
             if "column" in spec.get("args", {}):
                 self.shown_as[spec["name"]] = spec["args"]["column"]
@@ -792,8 +791,12 @@ class _TableRun:
             if lacking:
                 self.unavailable[spec["name"]] = f"derived from missing column {lacking[0]}"
                 continue
-            value_wise = spec.get("function") in VALUE_WISE and len(sources) == 1
-            self.derived[spec["name"]] = (sources, derived_expr(spec, parameters), value_wise)
+            how = "row"
+            if spec.get("function") in TABLE_WISE:
+                how = "table"
+            elif spec.get("function") in VALUE_WISE and len(sources) == 1:
+                how = "value"
+            self.derived[spec["name"]] = (sources, derived_expr(spec, parameters), how)
             if self.personal & set(sources):
                 self.personal.add(spec["name"])
         if row_column is None or row_column not in schema:
@@ -803,15 +806,35 @@ class _TableRun:
         self.frame = frame
         self.columns = set(schema) | set(self.derived)
         self.row_count = 0
+        self._table_maps: dict[str, pl.DataFrame] = {}
 
     def _prepare(self, frame: pl.DataFrame, names: Collection[str]) -> pl.DataFrame:
-        """Add the derived columns `names` to a chunk (value-wise ones via distinct values)."""
+        """Add the derived columns `names` to a chunk.
+
+        Row-wise ones are computed on the chunk, value-wise ones once per distinct value,
+        table-wise ones (counts) once on the whole table, then joined.
+        """
         per_value: dict[str, list[pl.Expr]] = {}
         row_wise = []
         for name in names:
-            sources, expr, value_wise = self.derived[name]
-            if value_wise:
+            sources, expr, how = self.derived[name]
+            if how == "value":
                 per_value.setdefault(sources[0], []).append(expr)
+            elif how == "table":
+                if name not in self._table_maps:  # count_by, the only table-wise function
+                    self._table_maps[name] = (
+                        self.frame.lazy()
+                        .group_by(sources[0])
+                        .agg(pl.len().cast(pl.Int64).alias(name))
+                        .collect()
+                    )
+                frame = frame.join(
+                    self._table_maps[name],
+                    on=sources[0],
+                    how="left",
+                    nulls_equal=True,
+                    maintain_order="left",
+                )
             else:
                 row_wise.append(expr)
         for source, exprs in per_value.items():
@@ -822,21 +845,26 @@ class _TableRun:
         return frame.with_columns(row_wise) if row_wise else frame
 
     def _chunks(self, columns: Collection[str]) -> Iterator[pl.DataFrame]:
-        """The table with `columns` (derived ones computed), one chunk at a time."""
+        """The table with `columns` (derived ones computed), one chunk at a time.
+
+        A DataFrame is sliced (no copy); a LazyFrame is streamed in batches, so a 10M-row
+        scan never has to fit in memory.
+        """
         derived = [c for c in columns if c in self.derived]
         base = {c for c in columns if c not in self.derived} | {self.row_column}
         for name in derived:
             base.update(self.derived[name][0])
         narrow = self.frame.select([c for c in self.frame.collect_schema() if c in base])
-        offset = 0
-        while True:
-            chunk = narrow.slice(offset, self.chunk_rows).collect()
-            if chunk.height == 0 and offset > 0:
-                return
+        if isinstance(narrow, pl.DataFrame):
+            batches: Iterable[pl.DataFrame] = narrow.iter_slices(self.chunk_rows)
+        else:
+            batches = narrow.collect_batches(chunk_size=self.chunk_rows)
+        empty = True
+        for chunk in batches:
+            empty = False
             yield self._prepare(chunk, derived)
-            if chunk.height < self.chunk_rows:
-                return
-            offset += self.chunk_rows
+        if empty:
+            yield self._prepare(narrow.lazy().head(0).collect(), derived)
 
     def _prepared(self, columns: Collection[str]) -> pl.DataFrame:
         """The whole table with `columns` (for the rare expectations that need every row)."""
@@ -1004,11 +1032,11 @@ class _TableRun:
         import pandas as pd
 
         if kind == "schema":
-            return self.frame.select(self.base_columns).head(0).collect().to_pandas(), []
+            return self.frame.lazy().select(self.base_columns).head(0).collect().to_pandas(), []
         if kind == "rows":
             return pd.DataFrame(index=pd.RangeIndex(self.row_count)), []
         cols = sorted({c for s in specs for c in s.columns} | {self.row_column})
-        return self.frame.select(cols).collect().to_pandas(), [self.row_column]
+        return self._prepared(cols).to_pandas(), [self.row_column]
 
     def _config(
         self, spec: ExpectationSpec, rename: Mapping[str, str], *, drop_mostly: bool = False

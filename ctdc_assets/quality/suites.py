@@ -606,6 +606,7 @@ def run_harmonized_gate(
     crosswalk: Any = None,
     source_file: str | None = None,
     suite: Path | Mapping[str, Any] | None = None,
+    chunk_rows: int | None = None,
 ) -> GateResult:
     """Gate harmonized/<contributor>: the generated suite plus the crosswalk's thresholds.
 
@@ -629,6 +630,7 @@ def run_harmonized_gate(
         source_file=source_file,
         severity_overrides=overrides,
         tables={"unmapped": table},
+        chunk_rows=chunk_rows,
     )
     result.notes += [
         f"{var}: {n:,} of {rows:,} rows ({share:.1%}) had a source value the crosswalk could "
@@ -644,6 +646,7 @@ def run_merged_gate(
     harmonized_counts: Mapping[str, int],
     gate: str = "merged/victims",
     suite: Path | Mapping[str, Any] | None = None,
+    chunk_rows: int | None = None,
 ) -> GateResult:
     """Gate merged/victims: `harmonized_counts` = rows of each harmonized/<contributor>."""
     counts = {k: int(v) for k, v in harmonized_counts.items()}
@@ -655,6 +658,7 @@ def run_merged_gate(
             "harmonized_counts": counts,
             "contributors": sorted(k for k, v in counts.items() if v > 0),
         },
+        chunk_rows=chunk_rows,
     )
 
 
