@@ -12,6 +12,7 @@ import dagster as dg
 
 from ctdc_assets.anonymize import audit_release, failures, load_policy
 from ctdc_assets.assets.contributors import harmonized_key, raw_key
+from ctdc_assets.assets.gating import GATE_NAMES
 from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
 from ctdc_assets.assets.metadata import markdown_table
 from ctdc_assets.assets.release import CANDIDATE_KEY, CANDIDATE_TABLE
@@ -38,7 +39,7 @@ def build_contributor_checks(
 ) -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(
         asset=raw_key(contributor),
-        name="raw_gate",
+        name=GATE_NAMES["raw"],
         blocking=True,
         pool=POOL,
         description=f"expectations/raw/{contributor}.json on the delivery as loaded.",
@@ -57,7 +58,7 @@ def build_contributor_checks(
 
     @dg.asset_check(
         asset=harmonized_key(contributor),
-        name="harmonized_gate",
+        name=GATE_NAMES["harmonized"],
         blocking=True,
         pool=POOL,
         description=(
@@ -91,7 +92,7 @@ def build_checks(
 
     @dg.asset_check(
         asset=MERGED_KEY,
-        name="merged_gate",
+        name=GATE_NAMES["merged/victims"],
         blocking=True,
         pool=POOL,
         description=(
@@ -110,7 +111,7 @@ def build_checks(
 
     @dg.asset_check(
         asset=AGGREGATES_KEY,
-        name="small_cells_gate",
+        name=GATE_NAMES["statistics/aggregates"],
         blocking=True,
         pool=POOL,
         description=(
@@ -125,7 +126,7 @@ def build_checks(
 
     @dg.asset_check(
         asset=CANDIDATE_KEY,
-        name="release_gate",
+        name=GATE_NAMES["release/candidate"],
         blocking=True,
         pool=POOL,
         description=(

@@ -7,6 +7,7 @@ instance so `make ui` shows it with every check result.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -88,6 +89,7 @@ def _outcome(result: dg.ExecuteInProcessResult) -> RunOutcome:
         error = event.step_failure_data.error if event.step_failure_data else None
         cause = error.cause if error and error.cause else error
         message = cause.message.strip().splitlines()[0] if cause else ""
+        message = re.sub(r"^(?:\w+\.)+(\w+): ", r"\1: ", message)  # drop the module path
         outcome.failed_steps.append(f"{_step_name(event.step_key)}: {message}")
     outcome.skipped_steps = [_step_name(e.step_key) for e in result.get_step_skipped_events()]
     return outcome

@@ -160,3 +160,43 @@ def test_a_delivery_failing_its_raw_gate_leaves_everything_downstream_untouched(
         result = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         assert result.total_requested == 0
         assert _timestamps(instance, downstream) == before
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_candidate_violating_k_blocks_publication_now_and_on_the_schedule(
+    loaded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import polars as pl
+
+    import ctdc_assets.assets.release as release_assets
+
+    deployment, _ = loaded
+    settings = Settings.from_env()
+    assert run_pipeline(settings, selection='key:"release/published"').success
+    releases = deployment.data_dir / "releases"
+    before = _snapshot(releases)
+    latest = (releases / "latest").resolve()
+
+    real = release_assets.anonymize
+
+    def leaky(victims, policy):  # one record made unique on its quasi-identifiers
+        result = real(victims, policy)
+        first = result.frame.head(1).with_columns(pl.lit("1999").alias("yearOfRegistration"))
+        result.frame = pl.concat([result.frame.slice(1), first])
+        return result
+
+    monkeypatch.setattr(release_assets, "anonymize", leaky)
+    outcome = run_pipeline(settings, selection='key:"release/candidate"+')
+    assert not outcome.success
+    assert any("k_anonymity" in f or "k =" in f for f in outcome.failed_checks), outcome.summary()
+    assert "release/published" not in outcome.materialized
+
+    # The release schedule (or a person) publishing later is refused too.
+    outcome = run_pipeline(settings, selection='key:"release/published"')
+    assert not outcome.success
+    assert any("release/candidate (release_gate) failed" in f for f in outcome.failed_steps)
+    assert _snapshot(releases) == before
+    assert (releases / "latest").resolve() == latest

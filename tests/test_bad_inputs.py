@@ -529,12 +529,6 @@ def test_without_the_harmonized_gate_unmapped_codes_reach_merged(baseline: Basel
     assert set(merged["gender"].to_list()) == {"-99"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a failed blocking check only stops the run it failed in: materializing the "
-    "next asset alone later (UI 'Materialize selected', `ctdc run --select`) reads the "
-    "table the gate rejected; reported to the lead",
-)
 def test_an_asset_materialized_alone_after_a_failed_gate_is_still_stopped(
     baseline: Baseline,
 ) -> None:
@@ -546,3 +540,5 @@ def test_an_asset_materialized_alone_after_a_failed_gate_is_still_stopped(
         outcome = run_pipeline(Settings.from_env(), selection='key:"harmonized/case_agency"')
     assert _timestamps(["harmonized/case_agency"]) == before, outcome.summary()
     assert not outcome.success
+    assert any("raw/case_agency (raw_gate) failed" in f for f in outcome.failed_steps), outcome
+

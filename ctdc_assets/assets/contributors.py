@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
+from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.metadata import changes_by_key, markdown_table, table_metadata
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk, harmonize, read_delivery
@@ -88,7 +89,8 @@ def build_contributor_assets(
             "identifiers dropped, pseudonymous record key added."
         ),
     )
-    def harmonized(warehouse: Warehouse) -> dg.MaterializeResult:
+    def harmonized(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        require_passed_gates(context.instance, [raw_key(contributor)])
         raw_frame = warehouse.read_table(f"raw.{contributor}")
         result = harmonize(crosswalk, raw_frame, settings.pseudonym_key())
         table = f"harmonized.{contributor}"
@@ -109,6 +111,9 @@ def build_contributor_assets(
             | {
                 "reconciliation": dg.MetadataValue.md(_reconciliation(counts)),
                 "unmapped_values": dg.MetadataValue.int(int(unmapped["rows"].sum() or 0)),
+                "columns_not_harmonized": dg.MetadataValue.text(
+                    ", ".join(result.extra_columns) or "none: every delivered column is known"
+                ),
                 "unmapped": dg.MetadataValue.md(
                     markdown_table(unmapped.head(50).rows(), unmapped.columns)
                     if unmapped.height

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS, harmonized_key
+from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.metadata import changes_by_key, exists, markdown_table, table_metadata
 from ctdc_assets.standard import load_standard
 from ctdc_assets.warehouse import POOL, Warehouse, replace_table
@@ -26,7 +27,8 @@ def build_merged_asset(contributors: Sequence[str]) -> dg.AssetsDefinition:
             "record key (the latest load of a re-sent case wins), with provenance."
         ),
     )
-    def victims(warehouse: Warehouse) -> dg.MaterializeResult:
+    def victims(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        require_passed_gates(context.instance, [harmonized_key(c) for c in contributors])
         standard = load_standard()
         columns = standard.columns + standard.internal_columns
         selected = ", ".join(f'"{c}"' for c in columns)

@@ -13,6 +13,7 @@ import polars as pl
 from ctdc_assets.anonymize import load_policy
 from ctdc_assets.anonymize.engine import anonymize
 from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS
+from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
 from ctdc_assets.assets.metadata import markdown_table, table_metadata
 from ctdc_assets.assets.statistics import AGGREGATES_KEY, DASHBOARD_KEY
@@ -58,7 +59,8 @@ def build_release_assets(
             "generalization plus local suppression, with region columns."
         ),
     )
-    def candidate(warehouse: Warehouse) -> dg.MaterializeResult:
+    def candidate(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        require_passed_gates(context.instance, [MERGED_KEY])
         policy = load_policy(settings.policy_file)
         victims = warehouse.read_table(MERGED_TABLE)
         result = anonymize(victims, policy)
@@ -98,6 +100,7 @@ def build_release_assets(
         ),
     )
     def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        require_passed_gates(context.instance, [CANDIDATE_KEY, AGGREGATES_KEY])
         release = publish_release(settings, warehouse, context.instance, gates)
         return dg.MaterializeResult(
             metadata={

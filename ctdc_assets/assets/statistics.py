@@ -9,6 +9,7 @@ import dagster as dg
 
 from ctdc_assets.anonymize import load_policy
 from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS
+from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
 from ctdc_assets.assets.metadata import markdown_table
 from ctdc_assets.config import Settings
@@ -49,7 +50,8 @@ def build_statistics_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             "secondary suppression so no suppressed cell can be recovered."
         ),
     )
-    def aggregates(warehouse: Warehouse) -> dg.MaterializeResult:
+    def aggregates(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        require_passed_gates(context.instance, [MERGED_KEY])
         threshold = load_policy(settings.policy_file).k
         victims = warehouse.read_table(MERGED_TABLE)
         tables = compute_aggregates(victims, threshold=threshold)
@@ -80,7 +82,8 @@ def build_statistics_assets(settings: Settings) -> list[dg.AssetsDefinition]:
             "built only from the protected aggregate tables."
         ),
     )
-    def dashboard(warehouse: Warehouse) -> dg.MaterializeResult:
+    def dashboard(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        require_passed_gates(context.instance, [AGGREGATES_KEY])
         out = settings.data_dir / "staging" / "dashboard.html"
         out.parent.mkdir(parents=True, exist_ok=True)
         path = render_dashboard(read_aggregates(warehouse), out)

@@ -1,0 +1,54 @@
+"""Gates hold across runs, not only within the run where they failed.
+
+A blocking check stops its downstream in the same run, but the asset it checked has
+already written its table. Materializing the next asset alone later (from the UI, by
+`ctdc run --select`, or by the release schedule) would read the rejected table. So
+every asset downstream of a gate first asks the instance: did the latest gate of each
+input pass, on that input's latest materialization? If not, it refuses to run.
+"""
+
+from collections.abc import Iterable
+
+import dagster as dg
+
+#: The gate (blocking check) of each gated asset, by asset key (layer, or layer/name).
+GATE_NAMES = {
+    "raw": "raw_gate",
+    "harmonized": "harmonized_gate",
+    "merged/victims": "merged_gate",
+    "statistics/aggregates": "small_cells_gate",
+    "release/candidate": "release_gate",
+}
+
+
+def gate_of(key: dg.AssetKey) -> dg.AssetCheckKey | None:
+    name = GATE_NAMES.get(key.to_user_string()) or GATE_NAMES.get(key.path[0])
+    return dg.AssetCheckKey(key, name) if name else None
+
+
+def require_passed_gates(instance: dg.DagsterInstance, inputs: Iterable[dg.AssetKey]) -> None:
+    """Raise `dg.Failure` unless each gated input's latest data passed its gate."""
+    problems = []
+    for key in inputs:
+        gate = gate_of(key)
+        if gate is None:
+            continue
+        name = f"{key.to_user_string()} ({gate.name})"
+        latest = instance.fetch_materializations(key, limit=1).records
+        materialization = latest[0] if latest else None
+        if materialization is None:
+            problems.append(f"{key.to_user_string()} has never been materialized")
+            continue
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([gate]).get(
+            gate
+        )
+        evaluation = record.evaluation if record else None
+        target = evaluation.target_materialization_data if evaluation else None
+        if target is None or target.storage_id != materialization.storage_id:
+            problems.append(f"{name} has not checked the latest materialization")
+        elif not evaluation.passed:
+            problems.append(f"{name} failed: {evaluation.description or 'see its check'}")
+    if problems:
+        raise dg.Failure(
+            description="Refusing to read data that did not pass its gate: " + "; ".join(problems)
+        )
