@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import io
 import json
 import os
 import re
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -66,7 +67,7 @@ Kind = Literal["map", "unique", "distinct", "schema", "rows", "full"]
 SAMPLE_VALUES = 5  # distinct unexpected values shown per failed expectation
 SAMPLE_ROWS = 5  # row numbers kept per failed expectation
 MAX_VALUE_CHARS = 40
-CHUNK_ROWS = 1_000_000  # rows prepared at a time: bounds memory at 10M-row tables
+CHUNK_ROWS = 500_000  # rows prepared at a time: bounds memory (~1.5 GB peak at 10M rows)
 
 _UNIQUE_TYPES = {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
 _SCHEMA_TYPES = {
@@ -799,9 +800,9 @@ class _TableRun:
             self.derived[spec["name"]] = (sources, derived_expr(spec, parameters), how)
             if self.personal & set(sources):
                 self.personal.add(spec["name"])
-        if row_column is None or row_column not in schema:
+        self.positional = row_column is None or row_column not in schema
+        if self.positional:  # rows are named by position, numbered chunk by chunk
             row_column = "__position__"
-            frame = frame.with_row_index(row_column, offset=1)
         self.row_column = row_column
         self.frame = frame
         self.columns = set(schema) | set(self.derived)
@@ -847,24 +848,31 @@ class _TableRun:
     def _chunks(self, columns: Collection[str]) -> Iterator[pl.DataFrame]:
         """The table with `columns` (derived ones computed), one chunk at a time.
 
-        A DataFrame is sliced (no copy); a LazyFrame is streamed in batches, so a 10M-row
-        scan never has to fit in memory.
+        Slices of a DataFrame are views; slices of a LazyFrame (e.g. a Parquet scan) read
+        only their rows and columns, so a 10M-row table never has to fit in memory.
         """
         derived = [c for c in columns if c in self.derived]
         base = {c for c in columns if c not in self.derived} | {self.row_column}
         for name in derived:
             base.update(self.derived[name][0])
-        narrow = self.frame.select([c for c in self.frame.collect_schema() if c in base])
-        if isinstance(narrow, pl.DataFrame):
-            batches: Iterable[pl.DataFrame] = narrow.iter_slices(self.chunk_rows)
-        else:
-            batches = narrow.collect_batches(chunk_size=self.chunk_rows)
-        empty = True
-        for chunk in batches:
-            empty = False
-            yield self._prepare(chunk, derived)
-        if empty:
-            yield self._prepare(narrow.lazy().head(0).collect(), derived)
+        names = [c for c in self.frame.collect_schema() if c in base]
+        narrow = self.frame.select(names or self.base_columns[:1])
+        offset = 0
+        while True:
+            chunk = narrow.slice(offset, self.chunk_rows)
+            if isinstance(chunk, pl.LazyFrame):
+                chunk = chunk.collect()
+            if self.positional:
+                chunk = chunk.with_row_index(self.row_column, offset=offset + 1)
+            height = chunk.height
+            if height or offset == 0:
+                prepared = self._prepare(chunk, derived)
+                del chunk  # keep one chunk alive at a time
+                yield prepared
+                del prepared
+            if height < self.chunk_rows:
+                return
+            offset += self.chunk_rows
 
     def _prepared(self, columns: Collection[str]) -> pl.DataFrame:
         """The whole table with `columns` (for the rare expectations that need every row)."""
@@ -959,14 +967,15 @@ class _TableRun:
                         .agg(*[pl.col(c).first() for c in cols], *counts)
                         .drop([f"__null{i}__" for i in range(len(cols))])
                     )
-                    parts[key].append(part)
+                    parts[key].append(_compact(part))
                 elif domain.unique:  # pass 1: how often each key occurs, by 64-bit hash
                     present = ~pl.all_horizontal([pl.col(c).is_null() for c in cols])
                     keyed = chunk.filter(present).select(_key_hash(cols))
                     nonmissing[key] += keyed.height
                     key_hashes[key].append(keyed.group_by("__h__").agg(pl.len().alias("__n__")))
                 else:
-                    parts[key].append(chunk.group_by(cols).agg(*counts))
+                    parts[key].append(_compact(chunk.group_by(cols).agg(*counts)))
+            del chunk  # before the next one is read
         for key, hashes in key_hashes.items():  # pass 2: rows of the duplicated keys only
             cols = list(domains[key].columns)
             repeated = (
@@ -979,7 +988,7 @@ class _TableRun:
             if repeated.len():
                 for chunk in self._chunks(cols):
                     hit = chunk.filter(_key_hash(cols).is_in(repeated.implode()))
-                    parts[key].append(hit.group_by(cols).agg(*counts))
+                    parts[key].append(_compact(hit.group_by(cols).agg(*counts)))
         for key, domain in domains.items():
             cols = list(domain.columns)
             types = pl.Schema({**schema, "__rows__": schema[self.row_column]})
@@ -1233,6 +1242,16 @@ def _exception(result: Any) -> str | None:
             message = str(item.get("exception_message") or "error").splitlines()[0]
             return message[:200]
     return None
+
+
+def _compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """A copy with its own buffers: Polars strings are views, and a 5-row group table cut
+    from a chunk would otherwise keep the whole chunk's text alive (memory grew by the
+    chunk, every chunk, at 10M rows)."""
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer)
+    buffer.seek(0)
+    return pl.read_ipc(buffer)
 
 
 def _key_hash(columns: list[str]) -> pl.Expr:
