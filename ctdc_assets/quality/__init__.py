@@ -6,6 +6,14 @@
 writes the release's quality report. GX itself is imported only when a suite runs.
 """
 
-from ctdc_assets.quality.bridge import GateResult, Outcome, Suite, SuiteError, load_suite, run_suite
+from ctdc_assets.quality.bridge import (
+    GateResult,
+    Outcome,
+    Suite,
+    SuiteError,
+    load_suite,
+    prewarm,
+    run_suite,
+)
 
-__all__ = ["GateResult", "Outcome", "Suite", "SuiteError", "load_suite", "run_suite"]
+__all__ = ["GateResult", "Outcome", "Suite", "SuiteError", "load_suite", "prewarm", "run_suite"]
