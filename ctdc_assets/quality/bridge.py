@@ -302,7 +302,7 @@ class Outcome:
             return f"{where}: {self.description}{detail}"
         if self.unexpected is not None:
             pct = self.percent
-            share = f" ({_pct(pct)})" if pct is not None else ""
+            share = f" ({percent_text(pct)})" if pct is not None else ""
             noun = self.row_label if self.unexpected != 1 else self.row_label.removesuffix("s")
             what = f"{self.unexpected:,} {noun}{share} {self.description}"
         else:
@@ -394,7 +394,7 @@ class GateResult:
             else:
                 samples = _md(o.observed or o.note or "")
             count = f"{o.unexpected:,}" if o.unexpected is not None else "–"
-            pct = _pct(o.percent) if o.percent is not None else "–"
+            pct = percent_text(o.percent) if o.percent is not None else "–"
             cols = ", ".join(o.columns) or "(table)"
             if o.table != "main":
                 cols = f"{o.table}: {cols}"
@@ -494,7 +494,7 @@ class GateResult:
         )
 
 
-def _pct(value: float | None) -> str:
+def percent_text(value: float | None) -> str:
     if value is None:
         return ""
     if value == 0 or value >= 1:
@@ -657,8 +657,9 @@ def run_suite(
             schema={"column": pl.String, "dtype": pl.String},
         )
     if source_file is None and "delivery_file" in frames["main"].collect_schema():
-        first = frames["main"].lazy().select(pl.col("delivery_file").first()).collect().item()
-        source_file = str(first) if first is not None else None
+        files = frames["main"].lazy().select(pl.col("delivery_file").unique().head(2)).collect()
+        if files.height == 1 and files.item() is not None:  # one delivery: name it
+            source_file = str(files.item())
 
     outcomes: dict[int, Outcome] = {}
     timings: dict[str, float] = {}
@@ -668,9 +669,8 @@ def run_suite(
         spec = _with_severity(spec, overrides)
         missing = spec.parameters - params.keys()
         if missing:
-            outcomes[spec.index] = _outcome(
-                spec, "skipped", note=f"parameter {', '.join(sorted(missing))} not given"
-            )
+            note = spec.meta.get("skip_note") or f"parameter {', '.join(sorted(missing))} not given"
+            outcomes[spec.index] = _outcome(spec, "skipped", note=note)
         elif spec.table not in frames:
             outcomes[spec.index] = _outcome(spec, "skipped", note=f"table {spec.table} not given")
         else:
@@ -699,7 +699,7 @@ def run_suite(
 
     return GateResult(
         gate=gate,
-        suite=str(suite.path) if suite.path else suite.name,
+        suite=_suite_label(suite),
         row_count=row_count,
         outcomes=[outcomes[s.index] for s in suite.expectations],
         source_file=source_file,
@@ -711,6 +711,16 @@ def run_suite(
 _BUILTIN_TABLES: dict[str, dict[str, str]] = {
     "schema": {"row_column": "column", "row_label": "columns"},
 }
+
+
+def _suite_label(suite: Suite) -> str:
+    """How a suite is named to people: `expectations/raw/hotline.json`, not a full path."""
+    if suite.path is None:
+        return suite.name
+    parts = suite.path.parts
+    if "expectations" in parts:
+        return "/".join(parts[len(parts) - 1 - parts[::-1].index("expectations") :])
+    return suite.path.name
 
 
 def dtype_name(dtype: pl.DataType) -> str:

@@ -104,7 +104,7 @@ def quality_report(
     notes: Sequence[str] = (),
 ) -> str:
     """The Markdown quality report of a run: summary table, limitations, gate details."""
-    entries = [GateEntry.of(item) for item in items]
+    entries = sorted((GateEntry.of(item) for item in items), key=_pipeline_order)
     when = (generated_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M UTC")
     failed = [e for e in entries if not e.passed]
     warned = sum(e.warnings for e in entries)
@@ -137,7 +137,7 @@ def quality_report(
         )
     lines += ["", "## Limitations", ""]
     limitations = [
-        f"- **{_md(e.gate)}**: {_md(o.sentence())}"
+        f"- **{_md(e.gate)}**: {_md(o.sentence(e.result.source_file))}"
         for e in entries
         if e.result
         for o in e.result.warnings
@@ -162,6 +162,15 @@ def quality_report(
         for name, table in e.tables.items():
             lines += [f"{name.replace('_', ' ').capitalize()}:", "", table, ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+LAYERS = ("raw", "harmonized", "merged", "statistics", "release")
+
+
+def _pipeline_order(entry: GateEntry) -> tuple[int, str]:
+    """Gates in the order data flows through them: raw first, release last."""
+    layer = entry.gate.split("/", 1)[0]
+    return (LAYERS.index(layer) if layer in LAYERS else len(LAYERS), entry.gate)
 
 
 def _figure(figures: Mapping[str, int | float], *names: str) -> str:

@@ -21,7 +21,13 @@ from typing import Any
 
 import polars as pl
 
-from ctdc_assets.quality.bridge import IDENTIFIER_PATTERNS, GateResult, Severity, run_suite
+from ctdc_assets.quality.bridge import (
+    IDENTIFIER_PATTERNS,
+    GateResult,
+    Severity,
+    percent_text,
+    run_suite,
+)
 from ctdc_assets.standard import Standard, load_standard
 
 __all__ = [
@@ -459,6 +465,7 @@ def raw_standard_suite(std: Standard | None = None) -> dict[str, Any]:
                 "warning",
                 "row count is less than half or more than twice the previous delivery's",
                 "table.rows_vs_previous",
+                meta={"skip_note": "no previous delivery to compare with"},
                 min_value={"$PARAMETER": "previous_row_count_min"},
                 max_value={"$PARAMETER": "previous_row_count_max"},
             ),
@@ -633,8 +640,8 @@ def run_harmonized_gate(
         chunk_rows=chunk_rows,
     )
     result.notes += [
-        f"{var}: {n:,} of {rows:,} rows ({share:.1%}) had a source value the crosswalk could "
-        f"not map, recorded as missing (limit {limit:.0%})"
+        f"{var}: {n:,} of {rows:,} rows ({percent_text(100 * share)}) had a source value "
+        f"the crosswalk could not map, recorded as missing (limit {percent_text(100 * limit)})"
         for var, n, _, share, limit in table.iter_rows()
     ]
     return result
