@@ -231,6 +231,7 @@ class _Context:
         self.max_age = 120
         self._dates: dict[tuple[str, str], pl.Series] = {}
         self._missing_rows: dict[str, pl.Series] = {}
+        self._ages: dict[tuple[str | None, ...], pl.DataFrame] = {}
 
     def date(self, frame: pl.DataFrame, column: str, date_format: str) -> pl.Series:
         """A date column parsed once per harmonize run (several rules share birthdates)."""
@@ -476,8 +477,15 @@ class _Context:
         """Per row `_low`/`_high` age in years: exact from birthdate, else from `years`.
 
         Also `_birth_bad` (a birthdate or reference date that is unreadable or gives an
-        impossible age), for the unmapped report.
+        impossible age), for the unmapped report. Computed once per source (ageBroad and
+        majorityStatus usually share one).
         """
+        key = (spec.birthdate, spec.at, spec.date_format, spec.years)
+        if key not in self._ages:
+            self._ages[key] = self._compute_age_interval(frame, spec)
+        return self._ages[key]
+
+    def _compute_age_interval(self, frame: pl.DataFrame, spec: AgeSource) -> pl.DataFrame:
         exprs: list[pl.Expr] = []
         dates: list[pl.Series] = []
         low = high = None

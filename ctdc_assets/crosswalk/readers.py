@@ -333,8 +333,9 @@ def _read_xlsx(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
     columns: list[str] | None = None
     for name in _natural_sorted(chosen):
         try:
-            sheet = reader.load_sheet_by_name(name, dtypes="string")
-            frame = sheet.to_polars()
+            # One expression: the parsed sheet (several times the frame's size) is
+            # freed before the next sheet is parsed.
+            frame = reader.load_sheet_by_name(name, dtypes="string").to_polars()
         except Exception as exc:
             raise DeliveryError(
                 f"{path}: sheet {name!r}: cannot read: {type(exc).__name__}"
@@ -361,10 +362,13 @@ def _read_xlsx(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
         frames.append(frame.select(columns))
     if not frames:
         raise DeliveryError(f"{path}: sheet(s) {', '.join(chosen)}: empty, no records")
-    data = pl.concat(frames, how="vertical")
+    data = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
+    del frames
     payload = [c for c in data.columns if c not in ("source_row", "source_sheet")]
-    # Rows left entirely blank inside a sheet are not records.
-    return data.filter(~pl.all_horizontal(pl.col(payload).is_null()))
+    # Rows left entirely blank inside a sheet are not records. Filter (a copy of the
+    # whole table) only when there are some: at millions of rows the copy is gigabytes.
+    blank = data.select(pl.all_horizontal(pl.col(payload).is_null())).to_series()
+    return data.filter(~blank) if blank.any() else data
 
 
 def _natural_sorted(names: list[str]) -> list[str]:

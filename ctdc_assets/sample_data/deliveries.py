@@ -54,17 +54,23 @@ def write_sample(
     seed: int = 7,
     *,
     delivery_date: dt.date = DELIVERY_DATE,
+    contributors: tuple[str, ...] = CONTRIBUTORS,
 ) -> dict[str, Path]:
     """Write `out_dir/<contributor>/<delivery file>` for the three contributors.
 
     The same (records, seed) always gives the same files: byte-identical CSV, JSON
     Lines and xlsx. `delivery_date` only changes the file names (e.g. to drop a newer
     delivery next to an older one); the newest date in the data is 2025-02-28.
+    `contributors` writes only those deliveries (each with its share of `records`), so
+    one contributor's new delivery costs only its own rows.
     """
     if records < 0:
         raise ValueError(f"records must be >= 0, not {records}")
     if delivery_date < EARLIEST_DELIVERY:
         raise ValueError(f"delivery_date must be on or after {EARLIEST_DELIVERY}: the data ends")
+    unknown = sorted(set(contributors) - set(CONTRIBUTORS))
+    if unknown:
+        raise ValueError(f"unknown contributor(s) {', '.join(unknown)}; known: {CONTRIBUTORS}")
     out_dir = Path(out_dir)
     counts = split_records(records)
     names = file_names(delivery_date)
@@ -74,7 +80,7 @@ def write_sample(
         "hotline": _write_hotline,
         "ngo_network": _write_ngo_network,
     }
-    for contributor in CONTRIBUTORS:
+    for contributor in (c for c in CONTRIBUTORS if c in contributors):
         path = out_dir / contributor / names[contributor]
         path.parent.mkdir(parents=True, exist_ok=True)
         with _atomic(path) as partial:
