@@ -17,6 +17,7 @@ from ctdc_assets.statistics.worldmap import country_shapes
 pytestmark = pytest.mark.browser
 LOAD_BUDGET_MS = 2_000
 SIZE_BUDGET = 10 * 1024 * 1024
+STATISTICS_BUDGET_S = 30  # tables + audit of the default sample, wall clock
 
 
 def open_dashboard(browser, path: Path):
@@ -85,8 +86,8 @@ def test_dashboard_renders_filters_and_hovers(chromium_browser, dashboard, tmp_p
 
 @pytest.mark.slow
 def test_default_sample_dashboard_is_small_and_fast(chromium_browser, tmp_path):
-    """The default sample (~92,000 records) through the crosswalks: file < 10 MB,
-    ready in the browser in < 2 s, no network, audit clean."""
+    """The default sample (~92,000 records) through the crosswalks: tables and audit in
+    seconds, file < 10 MB, ready in the browser in < 2 s, no network, audit clean."""
     from ctdc_assets.config import PROJECT_ROOT
     from ctdc_assets.crosswalk import harmonize, load_crosswalks, read_delivery
     from ctdc_assets.sample_data import write_sample
@@ -99,8 +100,11 @@ def test_default_sample_dashboard_is_small_and_fast(chromium_browser, tmp_path):
     ]
     victims = pl.concat(frames, how="diagonal_relaxed")
     assert victims.height > 80_000
+    started = time.perf_counter()
     tables = compute_aggregates(victims, threshold=11)
     assert audit_tables(tables, 11) == []
+    # ~2 s on a quiet 2-core machine (it was ~90 s): a wide margin for a loaded one
+    assert time.perf_counter() - started < STATISTICS_BUDGET_S
     path = render_dashboard(tables, tmp_path / "dashboard.html")
     assert path.stat().st_size < SIZE_BUDGET
     timings = []

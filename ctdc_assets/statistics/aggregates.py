@@ -257,25 +257,16 @@ def _all_flags(std: Standard) -> list[str]:
     return [v.name for v in std.variables if v.type == "flag"]
 
 
-def _multi_values(frame: pl.DataFrame, column: str, list_name: str, std: Standard) -> pl.DataFrame:
-    """One row per (person, value): the flags set to 1, or `Not recorded` when none is."""
-    flags = std.flags_of(list_name)
-    parts = [
-        frame.filter(pl.col(f.name) == 1).with_columns(pl.lit(f.label).alias(column))
-        for f in flags
-        if f.name in frame.columns
-    ]
-    present = [f.name for f in flags if f.name in frame.columns]
-    nothing = pl.all_horizontal([pl.col(n) == -99 for n in present]) if present else pl.lit(True)
-    parts.append(frame.filter(nothing).with_columns(pl.lit(NOT_RECORDED).alias(column)))
-    return pl.concat(parts)
-
-
 # --------------------------------------------------------------------------- cubes
 
 
-def _cube(base: pl.DataFrame, spec: TableSpec, std: Standard) -> pl.DataFrame:
-    """Counts for every grouping set: each dimension at a value or at `All`."""
+def _cube(base: pl.LazyFrame, spec: TableSpec, std: Standard) -> pl.LazyFrame:
+    """Counts for every grouping set: each dimension at a value or at `All`.
+
+    The records are grouped once, by every dimension but the multi-response one, counting
+    people and, for each value of the multi-response list, the people with that value
+    (or none recorded); every grouping set then adds up those counts. So the records are
+    read once per table, whatever the number of grouping sets and values."""
     dims = (spec.year, REGION, *spec.dims)
     fixed = [d for d in dims if d.kind == "fixed"]
     free = [d for d in dims if d.kind != "fixed"]
@@ -285,24 +276,49 @@ def _cube(base: pl.DataFrame, spec: TableSpec, std: Standard) -> pl.DataFrame:
         value = d.value or (spec.scope[1] if spec.scope else ALL)
         base = base.with_columns(pl.lit(value).alias(d.column))
     multi = next((d for d in free if d.kind == "multi"), None)
-    exploded = (
-        _multi_values(base, multi.column, spec.multi_list, std)
-        if multi and spec.multi_list
-        else None
+    by = [*(d.column for d in fixed), *(d.column for d in free if d.kind != "multi")]
+    names = base.collect_schema().names()
+    flags = (
+        [f for f in std.flags_of(spec.multi_list) if f.name in names]
+        if multi is not None and spec.multi_list
+        else []
     )
+    values = {f"_value{i}": f.label for i, f in enumerate(flags)}
+    sums = [(pl.col(f.name) == 1).sum().alias(v) for v, f in zip(values, flags, strict=True)]
+    if multi is not None:
+        nothing = (
+            pl.all_horizontal([pl.col(f.name) == -99 for f in flags]).sum() if flags else pl.len()
+        )
+        sums.append(nothing.alias("_nothing"))
+    counted = (
+        base.group_by(by)
+        .agg(pl.len().alias("count"), *sums)
+        .with_columns(pl.exclude(by).cast(pl.Int64), pl.col(by).cast(pl.String))
+        .cache()
+    )
+    finest = counted.select(*by, "count")
+    finest_multi = None
+    if multi is not None:
+        values["_nothing"] = NOT_RECORDED
+        finest_multi = (
+            counted.select(*by, *values)
+            .unpivot(index=by, variable_name=multi.column, value_name="count")
+            .filter(pl.col("count") > 0)  # zero counts are not listed
+            .with_columns(pl.col(multi.column).replace_strict(values, return_dtype=pl.String))
+        )
     parts = []
     for keep in itertools.product((True, False), repeat=len(free)):
         kept = {d.column for d, k in zip(free, keep, strict=True) if k}
         if spec.sets and not any(kept <= set(top) for top in spec.sets):
             continue  # a crossing not published (too fine to be useful once protected)
-        source = exploded if multi is not None and multi.column in kept else base
+        source = finest_multi if multi is not None and multi.column in kept else finest
         assert source is not None
         group = [d.column for d in dims if d.column in kept or d.kind == "fixed"]
-        counted = source.group_by(group).agg(pl.len().cast(pl.Int64).alias("count"))
         parts.append(
-            counted.with_columns(
-                [pl.lit(ALL).alias(d.column) for d in free if d.column not in kept]
-            ).select(*[d.column for d in dims], "count")
+            source.group_by(group)
+            .agg(pl.col("count").sum())
+            .with_columns([pl.lit(ALL).alias(d.column) for d in free if d.column not in kept])
+            .select(*[d.column for d in dims], "count")
         )
     return pl.concat(parts)
 
@@ -319,7 +335,7 @@ def layout(spec: TableSpec) -> Layout:
 # --------------------------------------------------------------------------- finishing
 
 
-def _finish(table: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
+def _finish(table: pl.LazyFrame, spec: TableSpec) -> pl.LazyFrame:
     """Add total, share, unknown share (all from published counts) and country labels."""
     dims = (spec.year, REGION, *spec.dims)
     filters = ["year", "region"]
@@ -366,8 +382,8 @@ def _finish(table: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
 
 
 def _unknown_counts(
-    table: pl.DataFrame, spec: TableSpec, state: list[str], categories: Sequence[Dimension]
-) -> pl.DataFrame:
+    table: pl.LazyFrame, spec: TableSpec, state: list[str], categories: Sequence[Dimension]
+) -> pl.LazyFrame:
     """People with an unknown value in at least one dimension, by inclusion-exclusion
     over the published rows; null when a row it needs is suppressed or not published
     (a crossing published for all years only, say)."""
@@ -422,11 +438,13 @@ def _unknown_counts(
 def compute_aggregates(victims: pl.DataFrame, threshold: int) -> dict[str, pl.DataFrame]:
     """The protected aggregate tables (and `about_tables`), by name."""
     std = load_standard()
-    base = people(victims, std)
+    base = people(victims, std).lazy()
     specs = table_specs(std)
-    raw = {spec.name: _cube(base, spec, std) for spec in specs}
+    cubes = pl.collect_all([_cube(base, spec, std) for spec in specs])
+    raw = {spec.name: cube for spec, cube in zip(specs, cubes, strict=True)}
     protected = protect(raw, {spec.name: layout(spec) for spec in specs}, threshold)
-    tables = {spec.name: _finish(protected[spec.name], spec) for spec in specs}
+    finished = pl.collect_all([_finish(protected[spec.name].lazy(), spec) for spec in specs])
+    tables = {spec.name: table for spec, table in zip(specs, finished, strict=True)}
     tables[GUIDE] = about_tables(specs, threshold)
     return tables
 

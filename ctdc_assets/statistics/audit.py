@@ -12,17 +12,20 @@ themselves and checks
 - in every relation with a published total, the suppressed parts are none or at least
   two, and what they add up to (total minus the published parts) is not a small count;
   a suppressed total has a suppressed part; published parts add up;
-- no suppressed count is determined by all relations together (linear algebra: the
-  suppressed cells' system is probed for its null space with random vectors; a cell
-  that never moves is determined).
+- no suppressed count is determined by all relations together: the system of every
+  relation over the suppressed counts is solved exactly (integers modulo the prime
+  2^62 - 57, sparse elimination) and a random vector of its null space is drawn; a
+  suppressed count that is 0 there is fixed by the published counts. (A free count is 0
+  there only by a 2^-62 chance, which would be a false alarm, never a miss.)
 
 Findings name the table, the cell (its dimension values) and the reason, never a
-suppressed value.
+suppressed value. Everything is computed on whole columns (Polars) except the
+elimination, so the audit's time follows the number of cells, not of records.
 """
 
 from __future__ import annotations
 
-import itertools
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -33,6 +36,8 @@ ALL = "All"
 GUIDE = "about_tables"
 MEASURES = ("count", "suppressed", "total", "share", "unknown_share")
 FILTERS = ("year", "region")
+MODULUS = (1 << 62) - 57  # prime; not the one protection uses, on purpose
+LISTED = 50  # wrong `total` findings listed per table at most (the first ones)
 
 
 @dataclass(frozen=True)
@@ -79,13 +84,25 @@ def _structures(guide: pl.DataFrame) -> dict[str, _Structure]:
     return out
 
 
-def _describe(row: Mapping[str, object], dims: tuple[str, ...]) -> str:
-    return ", ".join(f"{d}={row[d]}" for d in dims)
+def _where(dims: tuple[str, ...] | list[str]) -> pl.Expr:
+    """The cell as findings name it: `dim=value, ...` (dimension values only)."""
+    parts: list[pl.Expr] = []
+    for i, d in enumerate(dims):
+        parts += [pl.lit(f"{', ' if i else ''}{d}="), pl.col(d).cast(pl.String)]
+    return pl.concat_str(parts)
 
 
-def _key(row: Mapping[str, object], s: _Structure) -> str:
-    implied = {s.parent[c] for c in s.parent if row[c] != ALL}
-    return "|".join(f"{d}={row[d]}" for d in sorted(s.dims) if row[d] != ALL and d not in implied)
+def _key(s: _Structure) -> pl.Expr:
+    """What a row counts, whatever the table: its conditions that are not All (a region
+    is implied, so left out, when a country nested in it is named)."""
+    parts = []
+    for d in sorted(s.dims):
+        named = pl.col(d) != ALL
+        children = [c for c, p in s.parent.items() if p == d]
+        if children:
+            named &= ~pl.any_horizontal([pl.col(c) != ALL for c in children])
+        parts.append(pl.when(named).then(pl.lit(f"{d}=") + pl.col(d).cast(pl.String)))
+    return pl.concat_str(parts, separator="|", ignore_nulls=True)
 
 
 def audit_tables(tables: Mapping[str, pl.DataFrame], threshold: int) -> list[Finding]:
@@ -100,9 +117,9 @@ def audit_tables(tables: Mapping[str, pl.DataFrame], threshold: int) -> list[Fin
     if declared is not None and int(declared) < threshold:  # type: ignore[arg-type]
         findings.append(Finding(GUIDE, "threshold", f"below the policy's threshold {threshold}"))
 
-    cells: dict[str, tuple[str, str, int | None]] = {}  # key -> (table, description, value)
-    relations: dict[tuple[str, tuple[str, ...]], tuple[str, str]] = {}
-    for name, s in structures.items():
+    keyed: dict[str, tuple[int, pl.DataFrame, _Structure]] = {}
+    failing: list[pl.LazyFrame] = []
+    for order, (name, s) in enumerate(structures.items()):
         table = tables.get(name)
         if table is None:
             findings.append(Finding(name, "-", "described but not published"))
@@ -111,18 +128,59 @@ def audit_tables(tables: Mapping[str, pl.DataFrame], threshold: int) -> list[Fin
         if missing:
             findings.append(Finding(name, "-", f"columns missing: {', '.join(missing)}"))
             continue
-        findings += _rows(name, table, s, threshold)
-        findings += _shared(name, table, s, cells)
-        _relations_of(name, table, s, relations)
-    findings += _check_relations(relations, cells, threshold)
-    findings += _linear(relations, cells)
-    unique = list(dict.fromkeys(findings))
-    return unique
+        table = table.with_columns(
+            _key(s).alias("_key"),
+            _where(s.dims).alias("_where"),
+            pl.when(pl.col("suppressed").fill_null(False))
+            .then(None)
+            .otherwise(pl.col("count"))
+            .cast(pl.Int64)
+            .alias("_value"),
+            pl.lit(name).alias("_table"),
+            pl.lit(order).alias("_order"),
+            pl.int_range(pl.len()).alias("_row"),
+        )
+        failing += _rows(name, table.lazy(), s, threshold)
+        keyed[name] = (order, table, s)
+    for frame in pl.collect_all(failing):
+        findings += [Finding(*row) for row in frame.iter_rows()]
+    if not keyed:
+        return list(dict.fromkeys(findings))
+    columns = ["_key", "_table", "_order", "_row", "_where", "_value"]
+    shown = pl.concat([frame.select(columns) for _, frame, _ in keyed.values()])
+    findings += _shared(shown)
+    # one cell per count, described by the first table (guide order) that holds it
+    registry = (
+        shown.unique("_key", keep="first", maintain_order=True)
+        .select("_key", "_table", "_where", "_value")
+        .with_row_index("_id")
+    )
+    ids = registry.select("_key", "_id")
+    relations = [
+        _relations_of(name, order, frame.join(ids, on="_key", how="left"), s)
+        for name, (order, frame, s) in keyed.items()
+    ]
+    found = [r for found in relations for r in found]
+    if not found:
+        return list(dict.fromkeys(findings))
+    lines = (
+        pl.concat(found)
+        .unique(["_t", "_m"], keep="first", maintain_order=True)
+        .collect()
+        .with_row_index("_line")
+    )
+    findings += _check_relations(lines, registry, threshold)
+    findings += _linear(lines, registry)
+    return list(dict.fromkeys(findings))
 
 
-def _rows(name: str, table: pl.DataFrame, s: _Structure, threshold: int) -> list[Finding]:
-    """Row by row: small counts, and measures that give a suppressed count away."""
-    out = []
+def _reasons(name: str, rows: pl.LazyFrame, reason: str) -> pl.LazyFrame:
+    return rows.select(pl.lit(name).alias("_table"), "_where", pl.lit(reason).alias("_reason"))
+
+
+def _rows(name: str, table: pl.LazyFrame, s: _Structure, threshold: int) -> list[pl.LazyFrame]:
+    """Row by row: small counts, and measures that give a suppressed count away (the
+    failing rows, with `_where` and `_reason`)."""
     small = pl.col("count").is_not_null() & (pl.col("count") > 0) & (pl.col("count") < threshold)
     checks = [
         (small, f"published count below the threshold {threshold}"),
@@ -133,167 +191,272 @@ def _rows(name: str, table: pl.DataFrame, s: _Structure, threshold: int) -> list
             "share of a suppressed count is published (share x total gives it back)",
         ),
     ]
-    for condition, reason in checks:
-        for row in table.filter(condition).iter_rows(named=True):
-            out.append(Finding(name, _describe(row, s.dims), reason))
+    # every small count is listed: each one is a disclosure the gate must name
+    out = [_reasons(name, table.filter(condition), reason) for condition, reason in checks]
     state = [*FILTERS, *[d for d in s.fixed if d not in FILTERS]]
     at_all = pl.all_horizontal([pl.col(d) == ALL for d in s.categories])
     totals = table.filter(at_all).select(*state, pl.col("count").alias("_total"))
-    joined = table.join(totals, on=state, how="left")
+    joined = table.join(totals, on=state, how="left", maintain_order="left")
     wrong = joined.filter(
         pl.col("total").is_not_null()
         & (pl.col("_total").is_null() | (pl.col("total") != pl.col("_total")))
     )
-    for row in wrong.head(50).iter_rows(named=True):
-        out.append(Finding(name, _describe(row, s.dims), "total is not the published total row"))
-    out += _unknown_shares(name, table, s, state, totals)
-    return out
+    out.append(_reasons(name, wrong.head(LISTED), "total is not the published total row"))
+    return out + _unknown_shares(name, table, s, state)
 
 
 def _unknown_shares(
-    name: str, table: pl.DataFrame, s: _Structure, state: list[str], totals: pl.DataFrame
-) -> list[Finding]:
+    name: str, table: pl.LazyFrame, s: _Structure, state: list[str]
+) -> list[pl.LazyFrame]:
     """unknown_share must follow from published rows (inclusion-exclusion)."""
-    out = []
-    index = {
-        tuple(r[d] for d in (*state, *s.categories)): r
-        for r in table.select(*state, *s.categories, "count", "suppressed").iter_rows(named=True)
-    }
-    shares = table.filter(pl.all_horizontal([pl.col(d) == ALL for d in s.categories]))
-    for row in shares.filter(pl.col("unknown_share").is_not_null()).iter_rows(named=True):
-        base = tuple(row[d] for d in state)
-        value, uses_hidden = 0, False
-        for size in range(1, len(s.categories) + 1):
-            for subset in itertools.combinations(s.categories, size):
-                cell = tuple(
-                    s.unknown.get(d, "Unknown") if d in subset else ALL for d in s.categories
-                )
-                found = index.get((*base, *cell))
-                if found is None:
-                    continue
-                if found["suppressed"]:
-                    uses_hidden = True
-                    continue
-                value += (1 if size % 2 else -1) * int(found["count"])
-        where = _describe(row, s.dims)
-        if uses_hidden:
-            out.append(Finding(name, where, "unknown_share uses a suppressed count"))
-        elif row["total"] and abs(value / row["total"] - row["unknown_share"]) > 1e-9:
-            out.append(Finding(name, where, "unknown_share does not follow from published counts"))
-    return out
-
-
-def _shared(
-    name: str, table: pl.DataFrame, s: _Structure, cells: dict[str, tuple[str, str, int | None]]
-) -> list[Finding]:
-    """The same count in two tables: published in both or suppressed in both, and equal."""
-    out = []
-    for row in table.iter_rows(named=True):
-        key = _key(row, s)
-        value = None if row["suppressed"] else row["count"]
-        where = _describe(row, s.dims)
-        if key not in cells:
-            cells[key] = (name, where, value)
-            continue
-        other, _, seen = cells[key]
-        if (seen is None) != (value is None):
-            hidden_in = name if value is None else other
-            shown_in = other if value is None else name
-            out.append(Finding(hidden_in, where, f"suppressed here but published in {shown_in}"))
-        elif seen is not None and seen != value:
-            out.append(Finding(name, where, f"differs from the same count in {other}"))
-    return out
-
-
-def _relations_of(
-    name: str,
-    table: pl.DataFrame,
-    s: _Structure,
-    relations: dict[tuple[str, tuple[str, ...]], tuple[str, str]],
-) -> None:
-    """Every `total = sum of parts` the table shows, by cell keys."""
-    keyed = table.with_columns(
-        pl.Series("_key", [_key(r, s) for r in table.select(s.dims).iter_rows(named=True)])
+    if not s.categories:
+        return []
+    at_all = pl.all_horizontal([pl.col(d) == ALL for d in s.categories])
+    shares = table.filter(at_all & pl.col("unknown_share").is_not_null()).select(
+        *state, "_where", "total", "unknown_share"
     )
+    terms = []
+    for mask in range(1, 1 << len(s.categories)):
+        inside = [d for i, d in enumerate(s.categories) if mask >> i & 1]
+        sign = 1 if len(inside) % 2 else -1
+        match = pl.all_horizontal(
+            [
+                pl.col(d) == (s.unknown.get(d, "Unknown") if d in inside else ALL)
+                for d in s.categories
+            ]
+        )
+        found = (
+            table.filter(match)
+            .unique(state, keep="last", maintain_order=True)
+            .select(
+                *state,
+                pl.col("suppressed").fill_null(False).alias("_hidden"),
+                (pl.col("count").fill_null(0) * sign).alias("_term"),
+            )
+        )
+        terms.append(
+            shares.select(*state)
+            .join(found, on=state, how="inner", nulls_equal=True)
+            .with_columns(pl.when(pl.col("_hidden")).then(0).otherwise(pl.col("_term")))
+        )
+    summed = (
+        pl.concat(terms)
+        .group_by(state)
+        .agg(pl.col("_hidden").any().alias("_uses_hidden"), pl.col("_term").sum())
+    )
+    checked = shares.join(
+        summed, on=state, how="left", nulls_equal=True, maintain_order="left"
+    ).with_columns(pl.col("_uses_hidden").fill_null(False), pl.col("_term").fill_null(0))
+    hidden = checked.filter(pl.col("_uses_hidden"))
+    wrong = checked.filter(
+        ~pl.col("_uses_hidden")
+        & pl.col("total").is_not_null()
+        & (pl.col("total") != 0)
+        & ((pl.col("_term") / pl.col("total") - pl.col("unknown_share")).abs() > 1e-9)
+    )
+    return [
+        _reasons(name, hidden, "unknown_share uses a suppressed count"),
+        _reasons(name, wrong, "unknown_share does not follow from published counts"),
+    ]
+
+
+def _shared(shown: pl.DataFrame) -> list[Finding]:
+    """The same count in two tables: published in both or suppressed in both, and equal
+    (each later row against the first table, in guide order, that holds the count)."""
+    first = shown.unique("_key", keep="first", maintain_order=True).select(
+        "_key",
+        pl.col("_table").alias("_table0"),
+        pl.col("_where").alias("_where0"),
+        pl.col("_value").alias("_value0"),
+        pl.col("_order").alias("_order0"),
+        pl.col("_row").alias("_row0"),
+    )
+    later = (
+        shown.join(first, on="_key")
+        .filter((pl.col("_order") != pl.col("_order0")) | (pl.col("_row") != pl.col("_row0")))
+        .sort("_order", "_row")
+    )
+    out = []
+    mixed = later.filter(pl.col("_value").is_null() != pl.col("_value0").is_null())
+    for row in mixed.iter_rows(named=True):
+        hidden, shown = ("", "0") if row["_value"] is None else ("0", "")
+        out.append(
+            Finding(
+                row[f"_table{hidden}"],
+                row[f"_where{hidden}"],
+                f"suppressed here but published in {row[f'_table{shown}']}",
+            )
+        )
+    differ = later.filter(
+        pl.col("_value").is_not_null()
+        & pl.col("_value0").is_not_null()
+        & (pl.col("_value") != pl.col("_value0"))
+    )
+    for row in differ.iter_rows(named=True):
+        out.append(
+            Finding(
+                row["_table"], row["_where"], f"differs from the same count in {row['_table0']}"
+            )
+        )
+    return out
+
+
+def _relations_of(name: str, order: int, keyed: pl.DataFrame, s: _Structure) -> list[pl.LazyFrame]:
+    """Every `total = sum of parts` the table shows, by cell: total `_t`, sorted parts
+    `_m`, and which table and dimension show it (the first showing names it)."""
+    out = []
+    rows = keyed.lazy()
     for dim in s.additive:
         others = [d for d in s.dims if d != dim]
-        totals = keyed.filter(pl.col(dim) == ALL).select(*others, pl.col("_key").alias("_t"))
-        parts = keyed.filter(pl.col(dim) != ALL).group_by(others).agg(pl.col("_key").alias("_m"))
-        joined = totals.join(parts, on=others, how="inner")
-        for row in joined.iter_rows(named=True):
-            members = tuple(sorted(row["_m"]))
-            if members == (row["_t"],):
-                continue  # a country and the same country under its region
-            relations.setdefault((row["_t"], members), (name, f"total over {dim}"))
+        totals = rows.filter(pl.col(dim) == ALL).select(*others, pl.col("_id").alias("_t"))
+        parts = (
+            rows.filter(pl.col(dim) != ALL).group_by(others).agg(pl.col("_id").sort().alias("_m"))
+        )
+        joined = totals.join(parts, on=others, how="inner").filter(
+            # a country and the same country under its region: one cell, no relation
+            ~((pl.col("_m").list.len() == 1) & (pl.col("_m").list.first() == pl.col("_t")))
+        )
+        out.append(
+            joined.select(
+                "_t",
+                "_m",
+                pl.lit(name).alias("_name"),
+                pl.lit(f"total over {dim}").alias("_what"),
+                pl.lit(order).alias("_order"),
+            ).sort("_t", "_m")
+        )
+    return out
 
 
-def _check_relations(
-    relations: Mapping[tuple[str, tuple[str, ...]], tuple[str, str]],
-    cells: Mapping[str, tuple[str, str, int | None]],
-    threshold: int,
-) -> list[Finding]:
+def _check_relations(lines: pl.DataFrame, registry: pl.DataFrame, threshold: int) -> list[Finding]:
+    value = registry.select("_id", "_value", "_table", "_where")
+    parts = (
+        lines.select("_line", pl.col("_m").alias("_id"))
+        .explode("_id")
+        .join(value, on="_id", how="left")
+        .group_by("_line")
+        .agg(
+            pl.col("_value").is_null().sum().alias("_hidden"),
+            pl.col("_value").sum().alias("_published"),
+            pl.col("_table").filter(pl.col("_value").is_null()).first().alias("_part_table"),
+            pl.col("_where").filter(pl.col("_value").is_null()).first().alias("_part_where"),
+        )
+    )
+    checked = (
+        lines.select("_line", "_t", "_name", "_what")
+        .join(value.rename({"_id": "_t", "_value": "_total"}), on="_t", how="left")
+        .join(parts, on="_line", how="left")
+        .sort("_line")
+    )
     out = []
-    for (total, members), (name, what) in relations.items():
-        total_value = cells[total][2]
-        values = [cells[m][2] for m in members]
-        hidden = [m for m, v in zip(members, values, strict=True) if v is None]
-        published = sum(v for v in values if v is not None)
-        where = f"{cells[total][1]} ({what})"
-        if total_value is None:
+    for row in checked.iter_rows(named=True):
+        total, hidden, published = row["_total"], row["_hidden"], row["_published"]
+        where = f"{row['_where']} ({row['_what']})"
+        if total is None:
             if not hidden:
-                out.append(Finding(name, where, "suppressed total = sum of its published parts"))
+                out.append(
+                    Finding(row["_name"], where, "suppressed total = sum of its published parts")
+                )
             continue
-        if published > total_value or (not hidden and published != total_value):
-            out.append(Finding(name, where, "published parts do not add up to the total"))
-        elif len(hidden) == 1:
-            cell = cells[hidden[0]]
+        if published > total or (not hidden and published != total):
+            out.append(Finding(row["_name"], where, "published parts do not add up to the total"))
+        elif hidden == 1:
             out.append(
-                Finding(cell[0], cell[1], f"only suppressed part of a published total ({what})")
+                Finding(
+                    row["_part_table"],
+                    row["_part_where"],
+                    f"only suppressed part of a published total ({row['_what']})",
+                )
             )
-        elif hidden and 0 < total_value - published < threshold:
-            out.append(Finding(name, where, f"suppressed parts add up to less than {threshold}"))
+        elif hidden and 0 < total - published < threshold:
+            out.append(
+                Finding(row["_name"], where, f"suppressed parts add up to less than {threshold}")
+            )
     return out
 
 
-def _linear(
-    relations: Mapping[tuple[str, tuple[str, ...]], tuple[str, str]],
-    cells: Mapping[str, tuple[str, str, int | None]],
-    seed: int = 1,
-) -> list[Finding]:
-    """Suppressed counts determined by combining relations (a null-space probe)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.linalg import lsmr
-
-    unknown = sorted(k for k, (_, _, v) in cells.items() if v is None)
-    if not unknown:
+def _linear(lines: pl.DataFrame, registry: pl.DataFrame, seed: int = 1) -> list[Finding]:
+    """Suppressed counts fixed by combining relations: 0 in a random null vector."""
+    hidden = registry.filter(pl.col("_value").is_null()).select("_id")
+    if not hidden.height:
         return []
-    column = {k: i for i, k in enumerate(unknown)}
-    rows, cols, values = [], [], []
-    row = 0
-    for total, members in relations:
-        entries = [(column[m], 1.0) for m in members if m in column]
-        if total in column:
-            entries.append((column[total], -1.0))
-        if not entries:
+    entries = (
+        pl.concat(
+            [
+                lines.select("_line", pl.col("_m").alias("_id"), pl.lit(1).alias("_c")).explode(
+                    "_id"
+                ),
+                lines.select("_line", pl.col("_t").alias("_id"), pl.lit(-1).alias("_c")),
+            ]
+        )
+        .join(hidden, on="_id", how="semi")  # the published counts are constants
+        .group_by("_line", "_id")
+        .agg(pl.col("_c").sum())
+        .filter(pl.col("_c") != 0)
+        .sort("_line", "_id")
+    )
+    equations: dict[int, dict[int, int]] = {}
+    for line, unknown, coefficient in zip(
+        entries["_line"].to_list(), entries["_id"].to_list(), entries["_c"].to_list(), strict=True
+    ):
+        equations.setdefault(line, {})[unknown] = coefficient % MODULUS
+    vector = _random_null_vector(list(equations.values()), seed)
+    fixed = [u for u, v in vector.items() if v == 0]
+    named = registry.filter(pl.col("_id").is_in(fixed)).sort("_id")
+    return [
+        Finding(table, where, "recoverable by combining published totals")
+        for table, where in named.select("_table", "_where").iter_rows()
+    ]
+
+
+def _random_null_vector(equations: list[dict[int, int]], seed: int) -> dict[int, int]:
+    """x with every equation's sum(coefficient * x) = 0 (mod MODULUS), at random among all
+    such x: unknowns left free get random values, the others follow. An unknown that is 0
+    is 0 in every solution, i.e. determined by the equations."""
+    equations = [e for e in equations if e]
+    where: dict[int, set[int]] = {}
+    for i, equation in enumerate(equations):
+        for u in equation:
+            where.setdefault(u, set()).add(i)
+    queue = [(len(holding), u) for u, holding in where.items()]
+    heapq.heapify(queue)
+    solved: dict[int, dict[int, int]] = {}  # unknown -> the equation that gives it
+    order: list[int] = []
+    while queue:
+        n, u = heapq.heappop(queue)
+        holding = where[u]
+        if u in solved or n != len(holding) or n == 0:
             continue
-        for c, v in entries:
-            rows.append(row)
-            cols.append(c)
-            values.append(v)
-        row += 1
-    if row == 0:
-        return []
-    matrix = coo_matrix((values, (rows, cols)), shape=(row, len(unknown))).tocsr()
+        chosen = min(holding, key=lambda i: (len(equations[i]), i))
+        pivot = equations[chosen]
+        for v in pivot:
+            where[v].discard(chosen)
+        scale = pow(pivot[u], MODULUS - 2, MODULUS)
+        for i in list(holding):
+            target = equations[i]
+            factor = target.pop(u) * scale % MODULUS
+            for v, c in pivot.items():
+                if v == u:
+                    continue
+                updated = (target.get(v, 0) - factor * c) % MODULUS
+                if updated:
+                    if v not in target:
+                        where[v].add(i)
+                    target[v] = updated
+                elif v in target:
+                    del target[v]
+                    where[v].discard(i)
+        holding.clear()
+        solved[u] = pivot
+        order.append(u)
+        for v in pivot:
+            if v != u and v not in solved:
+                heapq.heappush(queue, (len(where[v]), v))
+    free = sorted(u for u in where if u not in solved)
     rng = np.random.default_rng(seed)
-    still = np.ones(len(unknown), dtype=bool)
-    for _ in range(3):
-        probe = rng.standard_normal(len(unknown))
-        y, stop = lsmr(matrix.T, probe, atol=1e-12, btol=1e-12, maxiter=50_000)[:2]
-        if stop not in (1, 2):
-            return [Finding("*", "-", "linear check did not converge; protection not verified")]
-        still &= np.abs(probe - matrix.T @ y) < 1e-6
-    out = []
-    for i in np.flatnonzero(still):
-        table, where, _ = cells[unknown[i]]
-        out.append(Finding(table, where, "recoverable by combining published totals"))
-    return out
+    x = dict(zip(free, rng.integers(1, MODULUS, size=len(free)).tolist(), strict=True))
+    for u in reversed(order):
+        pivot = solved[u]
+        rest = sum(c * x[v] for v, c in pivot.items() if v != u)
+        x[u] = -rest * pow(pivot[u], MODULUS - 2, MODULUS) % MODULUS
+    return x
