@@ -16,6 +16,18 @@ import pytest
 
 from ctdc_assets.config import PROJECT_ROOT, Settings
 
+#: The real published sample (shared/ sits beside the repository's clone, in CI too).
+REFERENCE_SAMPLE = next(
+    (
+        path
+        for path in (
+            PROJECT_ROOT.parent / "shared" / "reference" / "ctdc" / "ctdc_global_2020_sample.csv",
+            Path("/work/shared/reference/ctdc/ctdc_global_2020_sample.csv"),
+        )
+        if path.exists()
+    ),
+    PROJECT_ROOT.parent / "shared" / "reference" / "ctdc" / "ctdc_global_2020_sample.csv",
+)
 SMALL_SAMPLE = 1_200  # records across the three contributors: every shape, fast
 
 
@@ -85,7 +97,6 @@ def chromium_browser() -> Iterator[object]:
     Shared by every browser test (dashboard, Dagster UI); each test opens its own page.
     """
     from playwright.sync_api import sync_playwright
-
     from services import CHROMIUM_ARGS, chromium_path
 
     executable = chromium_path()

@@ -14,6 +14,7 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
+from conftest import REFERENCE_SAMPLE
 
 from ctdc_assets.crosswalk import (
     Harmonized,
@@ -29,9 +30,7 @@ from ctdc_assets.standard import load_standard
 
 ROOT = Path(__file__).resolve().parents[1]
 CROSSWALKS = ROOT / "crosswalks"
-SAMPLE = ROOT.parent / "shared" / "reference" / "ctdc" / "ctdc_global_2020_sample.csv"
-if not SAMPLE.exists():
-    SAMPLE = Path("/work/shared/reference/ctdc/ctdc_global_2020_sample.csv")
+SAMPLE = REFERENCE_SAMPLE
 KEY = b"test-pseudonym-key-0123456789abcdef"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import REFERENCE_SAMPLE
 
 from ctdc_assets.crosswalk import Harmonized, harmonize, load_crosswalks, read_delivery
 from ctdc_assets.quality.bridge import GateResult, load_suite
@@ -21,7 +22,7 @@ from ctdc_assets.quality.suites import (
 from ctdc_assets.sample_data import write_sample
 from ctdc_assets.standard import load_standard
 
-REFERENCE = Path("/work/shared/reference/ctdc/ctdc_global_2020_sample.csv")
+REFERENCE = REFERENCE_SAMPLE
 PROJECT = Path(__file__).resolve().parents[1]
 KEY = b"k" * 32
 
