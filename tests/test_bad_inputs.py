@@ -541,4 +541,3 @@ def test_an_asset_materialized_alone_after_a_failed_gate_is_still_stopped(
     assert _timestamps(["harmonized/case_agency"]) == before, outcome.summary()
     assert not outcome.success
     assert any("raw/case_agency (raw_gate) failed" in f for f in outcome.failed_steps), outcome
-
