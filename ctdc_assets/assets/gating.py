@@ -10,6 +10,9 @@ input pass, on that input's latest materialization? If not, it refuses to run.
 from collections.abc import Iterable
 
 import dagster as dg
+from dagster._core.storage.asset_check_execution_record import (
+    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
+)
 
 #: The gate (blocking check) of each gated asset, by asset key (layer, or layer/name).
 GATE_NAMES = {
@@ -39,10 +42,10 @@ def require_passed_gates(instance: dg.DagsterInstance, inputs: Iterable[dg.Asset
         if materialization is None:
             problems.append(f"{key.to_user_string()} has never been materialized")
             continue
-        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([gate]).get(
-            gate
-        )
-        evaluation = record.evaluation if record else None
+        completed = instance.event_log_storage.get_asset_check_execution_history(
+            gate, limit=1, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+        )  # a check planned in a run whose asset step failed never evaluated anything
+        evaluation = completed[0].evaluation if completed else None
         target = evaluation.target_materialization_data if evaluation else None
         if target is None or target.storage_id != materialization.storage_id:
             problems.append(f"{name} has not checked the latest materialization")
