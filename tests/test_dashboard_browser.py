@@ -3,7 +3,6 @@ the shared `chromium_browser` fixture of conftest.py installs chromium if missin
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import polars as pl
@@ -17,7 +16,6 @@ from ctdc_assets.statistics.worldmap import country_shapes
 pytestmark = pytest.mark.browser
 LOAD_BUDGET_MS = 2_000
 SIZE_BUDGET = 10 * 1024 * 1024
-STATISTICS_BUDGET_S = 30  # tables + audit of the default sample, wall clock
 
 
 def open_dashboard(browser, path: Path):
@@ -100,19 +98,14 @@ def test_default_sample_dashboard_is_small_and_fast(chromium_browser, tmp_path):
     ]
     victims = pl.concat(frames, how="diagonal_relaxed")
     assert victims.height > 80_000
-    started = time.perf_counter()
-    tables = compute_aggregates(victims, threshold=11)
+    tables = compute_aggregates(victims, threshold=11)  # its speed: `make bench`
     assert audit_tables(tables, 11) == []
-    # ~2 s on a quiet 2-core machine (it was ~90 s): a wide margin for a loaded one
-    assert time.perf_counter() - started < STATISTICS_BUDGET_S
     path = render_dashboard(tables, tmp_path / "dashboard.html")
     assert path.stat().st_size < SIZE_BUDGET
     timings = []
     for _ in range(2):  # the second load is the one a reader gets (file in page cache)
-        started = time.perf_counter()
         page, seen = open_dashboard(chromium_browser, path)
         timings.append(page.evaluate("window.dashboardLoadMs"))
-        assert time.perf_counter() - started < 30
         assert network(seen) == []
         assert [m for m in seen["console"] if m[0] in ("error", "pageerror")] == []
         page.close()
