@@ -105,7 +105,7 @@ class _Unmapped:
             pl.DataFrame(self.rows, schema=_UNMAPPED_SCHEMA, orient="row")
             .group_by("variable", "source_column", "source_value", maintain_order=True)
             .agg(pl.col("rows").sum())
-            .sort(["variable", "rows"], descending=[False, True])
+            .sort(["variable", "rows", "source_value"], descending=[False, True, False])
         )
 
 
@@ -121,11 +121,19 @@ def harmonize(crosswalk: Crosswalk, raw: pl.DataFrame, pseudonym_key: bytes) -> 
             f"raw.{crosswalk.name}: column(s) the crosswalk needs are missing: "
             f"{', '.join(missing_cols)}"
         )
-    frame = raw.with_row_index("_order")
-    if "source_row" not in frame.columns:
-        frame = frame.with_columns((pl.col("_order").cast(pl.Int64) + 1).alias("source_row"))
-    delivered = frame.height
+    wide = raw.with_row_index("_order")
+    if "source_row" not in wide.columns:
+        wide = wide.with_columns((pl.col("_order").cast(pl.Int64) + 1).alias("source_row"))
+    delivered = wide.height
     ctx = _Context(crosswalk, std, pseudonym_key)
+    # Work on the columns the crosswalk reads (identifiers and free text, the widest
+    # columns, are not copied by the filters below); the whole delivered row is
+    # looked up again only for record keys of rows without a case id.
+    frame = wide
+    if crosswalk.case_id:
+        keep = ["_order", "source_row", *crosswalk.used_columns(), *PROVENANCE_COLUMNS]
+        frame = wide.select(c for c in dict.fromkeys(keep) if c in wide.columns)
+        ctx.wide = wide
 
     frame = ctx.deduplicate(frame)
     after_dedup = frame.height
@@ -140,6 +148,7 @@ def harmonize(crosswalk: Crosswalk, raw: pl.DataFrame, pseudonym_key: bytes) -> 
         "harmonized": frame.height,
     }
     out = ctx.variables(frame)
+    del wide
     out = out.with_columns(ctx.record_key(frame), pl.lit(crosswalk.name).alias("contributor"))
     for name in PROVENANCE_COLUMNS:
         out = out.with_columns(
@@ -232,6 +241,7 @@ class _Context:
         self._dates: dict[tuple[str, str], pl.Series] = {}
         self._missing_rows: dict[str, pl.Series] = {}
         self._ages: dict[tuple[str | None, ...], pl.DataFrame] = {}
+        self.wide: pl.DataFrame | None = None  # every delivered column, when `frame` is narrowed
 
     def date(self, frame: pl.DataFrame, column: str, date_format: str) -> pl.Series:
         """A date column parsed once per harmonize run (several rules share birthdates)."""
@@ -306,20 +316,28 @@ class _Context:
     # ---------------------------------------------------------------- variables
 
     def variables(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """All published columns (as text; typed by the caller), in the standard's order."""
+        """All published columns in the standard's order, each typed as soon as it is made
+        (most are Int8 flags: as text they would take 16 bytes a cell, ~6 GB at 6 million
+        rows, before the final cast)."""
+        schema = self.std.polars_schema()
         produced: dict[str, pl.Series] = {}
         for var, rule in self.cw.variables.items():
-            if isinstance(rule, ListRule):
-                produced |= self.list_rule(frame, var, rule)
-            else:
-                produced[var] = self.scalar_rule(frame, var, rule)
+            made = (
+                self.list_rule(frame, var, rule)
+                if isinstance(rule, ListRule)
+                else {var: self.scalar_rule(frame, var, rule)}
+            )
+            for name, series in made.items():
+                produced[name] = series.cast(schema[name]) if name in schema else series
         columns = []
         for name in self.std.columns:
-            series = produced.get(name)
+            series = produced.pop(name, None)
             if series is None:
-                series = pl.repeat(self.missing_code, frame.height, dtype=pl.String, eager=True)
+                series = pl.repeat(
+                    self.missing_code, frame.height, dtype=pl.String, eager=True
+                ).cast(schema[name])
             columns.append(series.alias(name))
-        return pl.DataFrame(columns, schema=dict.fromkeys(self.std.columns, pl.String))
+        return pl.DataFrame(columns)
 
     def scalar_rule(self, frame: pl.DataFrame, var: str, rule: object) -> pl.Series:
         if isinstance(rule, ConstantRule):
@@ -651,10 +669,30 @@ class _Context:
             cid = frame.get_column(self.cw.case_id).str.strip_chars().replace("", None)
             messages = pl.select(pl.lit(prefix) + cid).to_series()
             if cid.null_count():
-                messages = messages.fill_null(self._row_content(frame))
+                messages = messages.fill_null(self._row_content_where_null(frame, cid))
         else:
             messages = self._row_content(frame)
-        return pl.Series("record_key", _hmac_hex(self.key, messages.to_list()), dtype=pl.String)
+        # In slices: a Python list of millions of strings is large (and transient).
+        step = 500_000
+        keys = [
+            pl.Series("record_key", _hmac_hex(self.key, part.to_list()), dtype=pl.String)
+            for part in (messages.slice(i, step) for i in range(0, max(messages.len(), 1), step))
+        ]
+        return pl.concat(keys) if len(keys) > 1 else keys[0]
+
+    def _row_content_where_null(self, frame: pl.DataFrame, cid: pl.Series) -> pl.Series:
+        """`_row_content` for the rows without a case id (null elsewhere), from every
+        delivered column. Rows with a case id never share content with those without
+        (the case id is part of it), so the n-th identical row is counted the same."""
+        wide = self.wide
+        if wide is None:
+            return self._row_content(frame)
+        orders = frame.get_column("_order").filter(cid.is_null())
+        rows = wide.filter(pl.col("_order").is_in(orders.implode()))
+        content = self._row_content(rows)
+        return frame.get_column("_order").replace_strict(
+            rows.get_column("_order"), content, default=None, return_dtype=pl.String
+        )
 
     def _row_content(self, frame: pl.DataFrame) -> pl.Series:
         """`<contributor>\\x1frow\\x1f<all delivered values>\\x1f<n-th identical row>`."""
