@@ -14,7 +14,6 @@ from ctdc_assets.assets.metadata import changes_by_key, markdown_table, table_me
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk, harmonize, read_delivery
 from ctdc_assets.landing import current_delivery
-from ctdc_assets.quality.bridge import prewarm
 from ctdc_assets.standard import load_standard
 from ctdc_assets.warehouse import POOL, Warehouse, replace_table
 
@@ -52,7 +51,6 @@ def build_contributor_assets(
         metadata={"landing_folder": dg.MetadataValue.path(str(folder))},
     )
     def raw(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-        prewarm()  # import GX in the background while the delivery is read: the gate is next
         delivery = current_delivery(folder, contributor, crosswalk.read.format)
         sha256 = delivery.sha256()
         frame = read_delivery(crosswalk, delivery.path).with_columns(
