@@ -11,8 +11,7 @@ instance), each phase in its own process so its time and peak memory are its own
    query (`CREATE TABLE ... AS SELECT ... UNION ALL BY NAME ...`), into an encrypted
    DuckDB file like the warehouse: the least any pipeline on this machine could spend.
 3. `full`: a cold `ctdc run` (the command users run: interpreter start, imports, a new
-   instance, every asset and every check), selection `*` (or without
-   `release/published` while the quality report it needs is missing).
+   instance, every asset and every check, publication included), selection `*`.
 4. `incremental`: a newer hotline delivery (1 % more records) lands, then a cold
    `ctdc run --select 'key:"raw/hotline"+ and not key:"release/published"'`: that
    delivery through raw, harmonized, merged, statistics, dashboard and the release
@@ -54,7 +53,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 PUBLISHED = 'key:"release/published"'
-INCREMENTAL = 'key:"raw/hotline"+ and not key:"release/published"'
+INCREMENTAL = f'key:"raw/hotline"+ and not {PUBLISHED}'
 NEW_DELIVERY = dt.date(2025, 4, 30)
 GIB = 1 << 30
 
@@ -409,15 +408,6 @@ def _run_id(log: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def _publication_available() -> bool:
-    """`release/published` needs the quality helper's `quality_report_from_instance`."""
-    try:
-        from ctdc_assets.quality import report
-    except Exception:
-        return False
-    return hasattr(report, "quality_report_from_instance")
-
-
 @dataclass
 class Bench:
     records: int
@@ -454,7 +444,7 @@ def run_bench(args: argparse.Namespace) -> tuple[Path, bool]:
         "PYTHONDONTWRITEBYTECODE",  # measure what a user's shell does: bytecode is cached
     ):
         env.pop(variable, None)
-    selection = args.select or ("*" if _publication_available() else f"not {PUBLISHED}")
+    selection = args.select or "*"
     bench = Bench(
         records=args.records,
         seed=args.seed,
@@ -463,11 +453,6 @@ def run_bench(args: argparse.Namespace) -> tuple[Path, bool]:
         selection=selection,
         incremental_selection=INCREMENTAL,
     )
-    if selection != "*":
-        bench.notes.append(
-            f"full run selection {selection!r}: release/published left out "
-            "(ctdc_assets.quality.report.quality_report_from_instance not available yet)"
-        )
     me = [sys.executable, str(Path(__file__).resolve())]
     logs = workdir / "logs"
     max_rss = int(args.max_rss_gib * GIB)
