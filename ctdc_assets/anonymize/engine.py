@@ -435,20 +435,44 @@ def _fill_pools(
     return valid
 
 
-def anonymize(
+@dataclass
+class Recoding:
+    """What the anonymization decided for every input record, before any frame is built.
+
+    `labels[:, j]` is the label code of quasi-identifier j (an index into its
+    hierarchy's `outputs`); deleted records (`kept` False) carry the top level.
+    """
+
+    kept: np.ndarray  # bool, one per input record
+    labels: np.ndarray  # (records, QIs) label codes
+    node: np.ndarray  # the global generalization node
+    generalization: dict[str, str]
+    method: dict
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def records_total(self) -> int:
+        return int(self.kept.size)
+
+
+def recode(
     victims: pl.DataFrame,
     policy: ReleasePolicy,
     *,
     standard: Standard | None = None,
     hierarchies: dict[str, Hierarchy] | None = None,
-) -> Anonymization:
-    """k-anonymize `merged.victims` per the policy; see the module docstring."""
+) -> Recoding:
+    """Decide every record's published QI values; see the module docstring.
+
+    `victims` needs only the quasi-identifiers and the l-diversity attributes (any
+    string-like dtype: values are compared as text), in the input order.
+    """
     started = time.perf_counter()
     timings: dict[str, float] = {}
     standard = standard or load_standard()
     hierarchies = hierarchies or build_hierarchies(policy, standard)
     qis = policy.qi_names
-    _check_input(victims, standard, qis)
+    _check_input(victims, qis)
     leaf_codes = np.column_stack([_encode(victims[q], hierarchies[q]) for q in qis])
     sensitive = []
     if policy.l_diversity:
@@ -499,40 +523,115 @@ def anonymize(
     timings["local_seconds"] = time.perf_counter() - step
 
     step = time.perf_counter()
-    record_row = _record_rows(lattice, rows)
-    record_part = rows.part[record_row]
+    record_part = rows.part[_record_rows(lattice, rows)]
     kept = record_part >= 0
     record_levels = np.where(kept[:, None], levels[np.maximum(record_part, 0)], top)
-    frame = _release_frame(victims, policy, standard, hierarchies, leaf_codes, record_levels)
+    del record_part
+    labels = np.empty(leaf_codes.shape, dtype=np.uint32)
+    for j, q in enumerate(qis):
+        labels[:, j] = hierarchies[q].table[record_levels[:, j], leaf_codes[:, j]]
+    below = (record_levels[kept] < node).any(axis=1)
+    above = (record_levels[kept] > node).any(axis=1)
+    timings["labels_seconds"] = time.perf_counter() - step
+    generalization = _node_names(node, qis, hierarchies)
+    return Recoding(
+        kept=kept,
+        labels=labels,
+        node=node,
+        generalization=generalization,
+        method={
+            "global_generalization": generalization,
+            "outliers_of_global_generalization": outliers,
+            "records_finer_than_global": int(below.sum()),
+            "records_coarser_than_global": int(above.sum()),
+            "nodes_in_lattice": len(lattice.nodes),
+            "nodes_evaluated": lattice.evaluations,
+        },
+        timings=timings,
+    )
+
+
+def anonymize(
+    victims: pl.DataFrame,
+    policy: ReleasePolicy,
+    *,
+    standard: Standard | None = None,
+    hierarchies: dict[str, Hierarchy] | None = None,
+) -> Anonymization:
+    """k-anonymize `merged.victims` per the policy; see the module docstring.
+
+    Builds the whole release table in memory: for big inputs, `recode` a narrow frame
+    and write the table with SQL (`release.candidate` does).
+    """
+    standard = standard or load_standard()
+    hierarchies = hierarchies or build_hierarchies(policy, standard)
+    _check_columns(victims, standard)
+    recoding = recode(victims, policy, standard=standard, hierarchies=hierarchies)
+    timings = dict(recoding.timings)
+    step = time.perf_counter()
+    kept = pl.Series(recoding.kept)
+    replaced = qi_columns(policy, hierarchies, recoding.labels)
+    frame = pl.DataFrame(
+        [replaced[c] if c in replaced else victims[c] for c in policy.release_columns(standard)]
+    ).filter(kept)
     # Row order must not carry the input order (delivery order can follow dates):
     # order by a hash of the row's content.
-    frame = frame.filter(pl.Series(kept))
     frame = frame.sort(frame.hash_rows(seed=0), maintain_order=True)
     timings["frame_seconds"] = time.perf_counter() - step
 
     step = time.perf_counter()
-    figures = side_by_side(frame, victims, policy, standard=standard, hierarchies=hierarchies)
-    below = (record_levels[kept] < node).any(axis=1)
-    above = (record_levels[kept] > node).any(axis=1)
-    figures["method"] = {
-        "global_generalization": _node_names(node, qis, hierarchies),
-        "outliers_of_global_generalization": outliers,
-        "records_finer_than_global": int(below.sum()),
-        "records_coarser_than_global": int(above.sum()),
-        "nodes_in_lattice": len(lattice.nodes),
-        "nodes_evaluated": lattice.evaluations,
-    }
+    figures = release_figures_of(frame, victims, policy, recoding, standard, hierarchies)
     timings["figures_seconds"] = time.perf_counter() - step
-    timings["total_seconds"] = time.perf_counter() - started
+    timings["total_seconds"] = sum(timings.values())
     return Anonymization(
         frame=frame,
         figures=figures,
-        generalization=_node_names(node, qis, hierarchies),
-        records_total=n,
-        records_deleted=int((~kept).sum()),
-        nodes_evaluated=lattice.evaluations,
+        generalization=recoding.generalization,
+        records_total=recoding.records_total,
+        records_deleted=int((~recoding.kept).sum()),
+        nodes_evaluated=recoding.method["nodes_evaluated"],
         timings=timings,
     )
+
+
+def figure_columns(policy: ReleasePolicy) -> list[str]:
+    """The input columns the figures read besides the quasi-identifiers."""
+    return [a for a in policy.sensitive_attributes if a not in policy.qi_names]
+
+
+def release_figures_of(
+    published: pl.DataFrame,
+    victims: pl.DataFrame,
+    policy: ReleasePolicy,
+    recoding: Recoding,
+    standard: Standard,
+    hierarchies: dict[str, Hierarchy],
+) -> dict:
+    """Figures of a release: `published` needs the published QI (and region) columns and
+    `figure_columns` of the kept records, `victims` the QIs and `figure_columns` of all."""
+    figures = side_by_side(published, victims, policy, standard=standard, hierarchies=hierarchies)
+    figures["method"] = recoding.method
+    return figures
+
+
+def qi_columns(
+    policy: ReleasePolicy, hierarchies: dict[str, Hierarchy], labels: np.ndarray
+) -> dict[str, pl.Series]:
+    """Published QI (and region) columns as strings, from label codes of some records."""
+    replaced: dict[str, pl.Series] = {}
+    for j, q in enumerate(policy.qi_names):
+        indices = pl.Series(labels[:, j], dtype=pl.UInt32)
+        for column, strings in label_strings(hierarchies[q]).items():
+            replaced[column] = strings.gather(indices)
+    return replaced
+
+
+def label_strings(hierarchy: Hierarchy) -> dict[str, pl.Series]:
+    """Each published column of a hierarchy: its string by label code."""
+    return {
+        column: pl.Series(column, [o[position] for o in hierarchy.outputs], pl.String)
+        for position, column in enumerate(hierarchy.columns)
+    }
 
 
 def _protect_outliers(
@@ -550,10 +649,16 @@ def _protect_outliers(
     return True
 
 
-def _check_input(victims: pl.DataFrame, standard: Standard, qis: list[str]) -> None:
+def _check_columns(victims: pl.DataFrame, standard: Standard) -> None:
     missing = [c for c in standard.columns if c not in victims.columns]
     if missing:
         raise AnonymizationError(f"victims lacks standard columns: {', '.join(missing)}")
+
+
+def _check_input(victims: pl.DataFrame, qis: list[str]) -> None:
+    missing = [c for c in qis if c not in victims.columns]
+    if missing:
+        raise AnonymizationError(f"victims lacks quasi-identifiers: {', '.join(missing)}")
     nulls = [c for c in qis if victims[c].null_count()]
     if nulls:
         raise AnonymizationError(
@@ -564,7 +669,13 @@ def _check_input(victims: pl.DataFrame, standard: Standard, qis: list[str]) -> N
 def _encode(column: pl.Series, hierarchy: Hierarchy) -> np.ndarray:
     """Leaf codes of a QI column; values outside the standard are an error."""
     mapping = {leaf: i for i, leaf in enumerate(hierarchy.leaves)}
-    codes = column.cast(pl.String).replace_strict(mapping, default=-1, return_dtype=pl.Int32)
+    if isinstance(column.dtype, pl.Enum):  # map the categories, not every cell
+        categories = column.dtype.categories.replace_strict(
+            mapping, default=-1, return_dtype=pl.Int32
+        )
+        codes = categories.gather(column.to_physical()).rename(column.name)
+    else:
+        codes = column.cast(pl.String).replace_strict(mapping, default=-1, return_dtype=pl.Int32)
     unknown = (codes == -1).arg_true()
     if unknown.len():
         rows = ", ".join(str(r + 1) for r in unknown.head(5).to_list())
@@ -618,28 +729,6 @@ def _verify(lattice: _Lattice, rows: _Rows, levels: np.ndarray) -> None:
         and lattice.distinct_per_group(tuples, ids, classes).min() < lattice.l_value
     ):
         raise AnonymizationError("internal error: a class is not l-diverse")
-
-
-def _release_frame(
-    victims: pl.DataFrame,
-    policy: ReleasePolicy,
-    standard: Standard,
-    hierarchies: dict[str, Hierarchy],
-    leaf_codes: np.ndarray,
-    record_levels: np.ndarray,
-) -> pl.DataFrame:
-    """Published columns: QIs (and region columns) as generalized strings, the rest as is."""
-    replaced: dict[str, pl.Series] = {}
-    for j, q in enumerate(policy.qi_names):
-        hierarchy = hierarchies[q]
-        label = hierarchy.table[record_levels[:, j], leaf_codes[:, j]]
-        indices = pl.Series(label, dtype=pl.UInt32)
-        for position, column in enumerate(hierarchy.columns):
-            strings = pl.Series(column, [o[position] for o in hierarchy.outputs], pl.String)
-            replaced[column] = strings.gather(indices)
-    return pl.DataFrame(
-        [replaced[c] if c in replaced else victims[c] for c in policy.release_columns(standard)]
-    )
 
 
 def _node_names(node: np.ndarray, qis: list[str], hierarchies: dict[str, Hierarchy]) -> dict:

@@ -19,7 +19,9 @@ from ctdc_assets.standard import Standard, load_standard
 def ctdc_method(victims: pl.DataFrame, policy: ReleasePolicy) -> pl.DataFrame:
     """The CTDC method: keep only records whose original QI combination has >= k records."""
     qis = policy.qi_names
-    frame = victims.with_columns(pl.col(qis).cast(pl.String))
+    # Enums and categoricals group as their strings do: no need for a copy as text.
+    text = [q for q in qis if not isinstance(victims.schema[q], pl.Enum | pl.Categorical)]
+    frame = victims.with_columns(pl.col(text).cast(pl.String))
     return frame.filter(pl.len().over(qis) >= policy.k)
 
 
@@ -111,7 +113,7 @@ def side_by_side(
         "input": {
             "records": total,
             "distinct_countries": {
-                q: victims.filter(~pl.col(q).is_in(special))[q].n_unique()
+                q: victims.filter(~pl.col(q).cast(pl.String).is_in(special))[q].n_unique()
                 for q in policy.qi_names
                 if standard.variable(q).type == "country"
             },

@@ -11,13 +11,13 @@ import dagster as dg
 import polars as pl
 
 from ctdc_assets.anonymize import load_policy
-from ctdc_assets.anonymize.engine import anonymize
 from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS
 from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
 from ctdc_assets.assets.metadata import markdown_table, table_metadata
 from ctdc_assets.assets.statistics import AGGREGATES_KEY, DASHBOARD_KEY
 from ctdc_assets.config import Settings
+from ctdc_assets.release.candidate import anonymize_table, write_candidate
 from ctdc_assets.release.publish import publish_release
 from ctdc_assets.warehouse import POOL, Warehouse, replace_table
 
@@ -62,18 +62,19 @@ def build_release_assets(
     def candidate(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         require_passed_gates(context.instance, [MERGED_KEY])
         policy = load_policy(settings.policy_file)
-        victims = warehouse.read_table(MERGED_TABLE)
-        result = anonymize(victims, policy)
+        with warehouse.connection(read_only=True) as con:
+            result = anonymize_table(con, MERGED_TABLE, policy)
+        generalization = result.recoding.generalization
         with warehouse.connection() as con:
-            replace_table(con, CANDIDATE_TABLE, result.frame)
+            write_candidate(con, MERGED_TABLE, CANDIDATE_TABLE, result, policy)
             replace_table(
                 con,
                 FIGURES_TABLE,
                 pl.DataFrame(
                     {
                         "figures": [json.dumps(result.figures)],
-                        "generalization": [json.dumps(result.generalization)],
-                        "merged_records": [victims.height],
+                        "generalization": [json.dumps(generalization)],
+                        "merged_records": [result.recoding.records_total],
                     }
                 ),
             )
@@ -82,7 +83,7 @@ def build_release_assets(
             metadata=metadata
             | {
                 "k": dg.MetadataValue.int(policy.k),
-                "generalization": dg.MetadataValue.json(result.generalization),
+                "generalization": dg.MetadataValue.json(generalization),
                 "utility_and_risk": dg.MetadataValue.md(figures_table(result.figures)),
             }
         )
