@@ -9,6 +9,8 @@ A failed gate stops everything downstream of its asset.
 from collections.abc import Mapping
 
 import dagster as dg
+import duckdb
+import polars as pl
 
 from ctdc_assets.anonymize import audit_release, failures, load_policy
 from ctdc_assets.assets.contributors import harmonized_key, raw_key
@@ -19,9 +21,14 @@ from ctdc_assets.assets.release import CANDIDATE_KEY, CANDIDATE_TABLE
 from ctdc_assets.assets.statistics import AGGREGATES_KEY, read_aggregates
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
+from ctdc_assets.quality.bridge import Suite, load_suite
+from ctdc_assets.quality.derive import source_columns
 from ctdc_assets.quality.suites import run_harmonized_gate, run_merged_gate, run_raw_gate
 from ctdc_assets.statistics.audit import audit_tables
 from ctdc_assets.warehouse import POOL, Warehouse
+
+#: Rows fetched from DuckDB at a time when a gate reads a table.
+FETCH_ROWS = 200_000
 
 
 def _previous_row_count(instance: dg.DagsterInstance, key: dg.AssetKey) -> int | None:
@@ -47,12 +54,17 @@ def build_contributor_checks(
     def raw_gate(
         context: dg.AssetCheckExecutionContext, warehouse: Warehouse
     ) -> dg.AssetCheckResult:
-        frame = warehouse.read_table(f"raw.{contributor}")
+        table = f"raw.{contributor}"
+        suite = load_suite(settings.expectations_dir / "raw" / f"{contributor}.json")
+        with warehouse.connection(read_only=True) as con:
+            frame = _suite_columns(con, table, suite)
+            files = con.execute(f"SELECT DISTINCT delivery_file FROM {table} LIMIT 2").fetchall()
         return run_raw_gate(
             frame,
             contributor=contributor,
             personal_columns=crosswalk.identifiers,
             previous_row_count=_previous_row_count(context.instance, raw_key(contributor)),
+            source_file=files[0][0] if len(files) == 1 else None,
             expectations_dir=settings.expectations_dir,
         ).to_check_result()
 
@@ -67,8 +79,8 @@ def build_contributor_checks(
         ),
     )
     def harmonized_gate(warehouse: Warehouse) -> dg.AssetCheckResult:
-        frame = warehouse.read_table(f"harmonized.{contributor}")
         with warehouse.connection(read_only=True) as con:
+            frame = read_frame(con, f"SELECT * FROM harmonized.{contributor}")
             unmapped = con.execute(
                 "SELECT variable, source_column, source_value, rows FROM audit.unmapped "
                 "WHERE contributor = ?",
@@ -79,6 +91,36 @@ def build_contributor_checks(
         ).to_check_result()
 
     return [raw_gate, harmonized_gate]
+
+
+def read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
+    """The result of `sql` as one frame, converted batch by batch as DuckDB streams it
+    (a whole-result fetch holds DuckDB's, Arrow's and Polars' copies at once)."""
+    reader = con.execute(sql).fetch_record_batch(FETCH_ROWS)
+    parts = [pl.from_arrow(batch) for batch in reader]
+    if not parts:
+        return pl.from_arrow(reader.schema.empty_table())  # type: ignore[return-value]
+    return pl.concat(parts, rechunk=False)  # type: ignore[arg-type]
+
+
+def _suite_columns(con: duckdb.DuckDBPyConnection, table: str, suite: Suite) -> pl.LazyFrame:
+    """`table` as the suite sees it, reading only the columns it checks.
+
+    Raw tables are wide (dozens of text columns, millions of rows) and a raw suite
+    checks a handful of them; the others are there by name and type only (typed nulls,
+    never computed: the gate selects the columns it checks before reading a row).
+    """
+    schema = con.execute(f"SELECT * FROM {table} LIMIT 0").pl().schema
+    needed = {"source_row", "delivery_file"}
+    for spec in suite.expectations:
+        needed.update(spec.columns)
+    for derived in suite.derived_columns:
+        needed.update(source_columns(derived))
+    read = [c for c in schema if c in needed and c != "delivery_file"]
+    columns = ", ".join('"' + c.replace('"', '""') + '"' for c in read)
+    frame = read_frame(con, f"SELECT {columns} FROM {table}")
+    others = [pl.lit(None, dtype).alias(c) for c, dtype in schema.items() if c not in read]
+    return frame.lazy().with_columns(others).select(list(schema))
 
 
 def build_checks(

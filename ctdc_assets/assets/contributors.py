@@ -4,23 +4,30 @@ A contributor is a crosswalk file plus a landing folder: adding both makes these
 assets appear, with no Python change.
 """
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import dagster as dg
+import duckdb
 import polars as pl
 
 from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.metadata import changes_by_key, markdown_table, table_metadata
 from ctdc_assets.config import Settings
-from ctdc_assets.crosswalk import Crosswalk, harmonize, read_delivery
+from ctdc_assets.crosswalk import Crosswalk, Harmonized
+from ctdc_assets.crosswalk.engine import Harmonizer, dedup_columns
+from ctdc_assets.crosswalk.readers import iter_delivery
 from ctdc_assets.landing import current_delivery
 from ctdc_assets.standard import load_standard
-from ctdc_assets.warehouse import POOL, Warehouse, replace_table
+from ctdc_assets.warehouse import POOL, Warehouse
 
 #: Downstream layers refresh when an input changes, but only after its gates passed.
 REFRESH_WHEN_GATES_PASS = (
     dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 )
+#: Raw rows harmonized at a time (memory: a few hundred MB per 100,000 rows of a wide
+#: delivery, while mapping).
+HARMONIZE_CHUNK_ROWS = 500_000
 DELIVERY_COLUMNS = ("source_row", "delivery_file", "delivery_sha256", "loaded_at")
 
 
@@ -53,14 +60,17 @@ def build_contributor_assets(
     def raw(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         delivery = current_delivery(folder, contributor, crosswalk.read.format)
         sha256 = delivery.sha256()
-        frame = read_delivery(crosswalk, delivery.path).with_columns(
+        provenance = (
             pl.lit(delivery.name).alias("delivery_file"),
             pl.lit(sha256).alias("delivery_sha256"),
             pl.lit(datetime.now(UTC).replace(tzinfo=None)).alias("loaded_at"),
         )
+        batches = (
+            batch.with_columns(provenance) for batch in iter_delivery(crosswalk, delivery.path)
+        )
         table = f"raw.{contributor}"
         with warehouse.connection() as con:
-            replace_table(con, table, frame)
+            rows = load_batches(con, table, batches)
             metadata = table_metadata(con, table, personal_columns=identifiers)
         previous = _previous_metadata(context)
         before = previous.get("delivery_file")
@@ -71,7 +81,7 @@ def build_contributor_assets(
                 "First delivery loaded."
                 if before is None
                 else f"Delivery {delivery.name} replaces {before.value}: "
-                f"{frame.height} rows (previously {previous['dagster/row_count'].value})."
+                f"{rows} rows (previously {previous['dagster/row_count'].value})."
             ),
         }
         return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(sha256))
@@ -91,18 +101,27 @@ def build_contributor_assets(
     )
     def harmonized(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         require_passed_gates(context.instance, [raw_key(contributor)])
-        raw_frame = warehouse.read_table(f"raw.{contributor}")
-        result = harmonize(crosswalk, raw_frame, settings.pseudonym_key())
         table = f"harmonized.{contributor}"
-        counts = result.counts
         with warehouse.connection() as con:
-            con.register("_harmonized", result.frame)
-            changes = changes_by_key(
-                con, table, "_harmonized", key="record_key", compared=load_standard().columns
-            )
-            replace_table(con, table, "_harmonized")
-            _record_audit(con, contributor, counts, result.unmapped)
+            # One transaction: a failure leaves the previous table, audit and no staging.
+            con.execute("BEGIN TRANSACTION")
+            try:
+                result = harmonize_table(
+                    con, crosswalk, f"raw.{contributor}", table, settings.pseudonym_key()
+                )
+                staging = _staging(table)
+                changes = changes_by_key(
+                    con, table, staging, key="record_key", compared=load_standard().columns
+                )
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+                con.execute(f"ALTER TABLE {staging} RENAME TO {table.split('.')[1]}")
+                _record_audit(con, contributor, result)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
             metadata = table_metadata(con, table)
+        counts = result.counts
         unmapped = result.unmapped.sort("rows", descending=True)
         return dg.MaterializeResult(
             metadata=metadata
@@ -125,6 +144,38 @@ def build_contributor_assets(
     return [raw, harmonized]
 
 
+def load_batches(
+    con: duckdb.DuckDBPyConnection, table: str, batches: Iterable[pl.DataFrame]
+) -> int:
+    """Replace `table` with the batches appended in order, in one transaction; its rows.
+
+    Only one batch is in memory at a time. Nothing changes unless every batch arrived:
+    an error (e.g. a `DeliveryError` halfway through the file) rolls back, and the
+    previous table stays as it was.
+    """
+    schema = table.split(".")[0]
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    rows = 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for batch in batches:
+            con.register("_batch", batch)
+            if rows == 0:
+                con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _batch")
+            else:
+                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch")
+            con.unregister("_batch")
+            rows += batch.height
+            del batch
+        if rows == 0:
+            raise ValueError(f"{table}: no rows to load")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return rows
+
+
 def _previous_metadata(context: dg.AssetExecutionContext) -> dict[str, dg.MetadataValue]:
     event = context.instance.get_latest_materialization_event(context.asset_key)
     materialization = event.asset_materialization if event else None
@@ -139,8 +190,68 @@ def _reconciliation(counts: dict[str, int]) -> str:
     )
 
 
-def _record_audit(con, contributor: str, counts: dict[str, int], unmapped: pl.DataFrame) -> None:
+def harmonize_table(
+    con: duckdb.DuckDBPyConnection,
+    crosswalk: Crosswalk,
+    raw_table: str,
+    table: str,
+    pseudonym_key: bytes,
+    *,
+    chunk_rows: int = HARMONIZE_CHUNK_ROWS,
+) -> Harmonized:
+    """Harmonize `raw_table` a chunk of rows at a time into the staging table of `table`.
+
+    Rows are read in `rowid` order (the delivery's order: raw tables are written once,
+    never updated); the caller swaps the staging table in. The returned result
+    has counts and unmapped values but an empty frame: the rows are in the warehouse.
+    """
+    columns = [row[0] for row in con.execute(f"DESCRIBE {raw_table}").fetchall()]
+    rows = con.execute(f"SELECT count(*) FROM {raw_table}").fetchone()[0]
+    keys = dedup_columns(crosswalk)
+    key_frame = pl.DataFrame()
+    if keys:
+        selected = ", ".join(_quote(c) for c in keys)
+        key_frame = (
+            con.execute(f"SELECT rowid AS _rowid, {selected} FROM {raw_table}")
+            .pl()
+            .sort("_rowid")
+            .drop("_rowid")
+        )
+    harmonizer = Harmonizer(crosswalk, pseudonym_key, columns, rows, key_frame)
+    del key_frame
+    staging = _staging(table)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+    con.execute(f"DROP TABLE IF EXISTS {staging}")
+    # Typed and empty first, so an all-filtered delivery still has the standard's columns.
+    con.register("_chunk", harmonizer.empty())
+    con.execute(f"CREATE TABLE {staging} AS SELECT * FROM _chunk")
+    low, high = con.execute(f"SELECT min(rowid), max(rowid) FROM {raw_table}").fetchone()
+    for start in range(low or 0, (high if high is not None else -1) + 1, chunk_rows):
+        raw = con.execute(
+            f"SELECT * FROM {raw_table} WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+            [start, start + chunk_rows],
+        ).pl()
+        out = harmonizer.map_chunk(raw)
+        del raw
+        con.register("_chunk", out)
+        con.execute(f"INSERT INTO {staging} BY NAME SELECT * FROM _chunk")
+        del out
+    con.unregister("_chunk")
+    return harmonizer.result(harmonizer.empty())
+
+
+def _staging(table: str) -> str:
+    schema, name = table.split(".")
+    return f"{schema}._staging_{name}"
+
+
+def _quote(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def _record_audit(con, contributor: str, result: Harmonized) -> None:
     """Keep the reconciliation counts and unmapped values for the gates downstream."""
+    counts, unmapped = result.counts, result.unmapped
     con.execute("CREATE SCHEMA IF NOT EXISTS audit")
     con.execute(
         "CREATE TABLE IF NOT EXISTS audit.harmonize_counts (contributor VARCHAR PRIMARY KEY, "

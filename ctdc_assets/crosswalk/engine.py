@@ -112,58 +112,167 @@ class _Unmapped:
 # --------------------------------------------------------------------------- entry point
 
 
-def harmonize(crosswalk: Crosswalk, raw: pl.DataFrame, pseudonym_key: bytes) -> Harmonized:
-    """The raw delivery in the standard schema (+ internal columns), counts and losses."""
-    std = load_standard()
-    missing_cols = [c for c in crosswalk.used_columns() if c not in raw.columns]
-    if missing_cols:
-        raise DeliveryError(
-            f"raw.{crosswalk.name}: column(s) the crosswalk needs are missing: "
-            f"{', '.join(missing_cols)}"
-        )
-    wide = raw.with_row_index("_order")
-    if "source_row" not in wide.columns:
-        wide = wide.with_columns((pl.col("_order").cast(pl.Int64) + 1).alias("source_row"))
-    delivered = wide.height
-    ctx = _Context(crosswalk, std, pseudonym_key)
-    # Work on the columns the crosswalk reads (identifiers and free text, the widest
-    # columns, are not copied by the filters below); the whole delivered row is
-    # looked up again only for record keys of rows without a case id.
-    frame = wide
-    if crosswalk.case_id:
-        keep = ["_order", "source_row", *crosswalk.used_columns(), *PROVENANCE_COLUMNS]
-        frame = wide.select(c for c in dict.fromkeys(keep) if c in wide.columns)
-        ctx.wide = wide
+def harmonize(
+    crosswalk: Crosswalk, raw: pl.DataFrame, pseudonym_key: bytes, *, chunk_rows: int | None = None
+) -> Harmonized:
+    """The raw delivery in the standard schema (+ internal columns), counts and losses.
 
-    frame = ctx.deduplicate(frame)
-    after_dedup = frame.height
-    frame = ctx.consent(frame)
-    after_consent = frame.height
-    frame = ctx.scope(frame)
-    counts = {
-        "delivered": delivered,
-        "no_consent": after_dedup - after_consent,
-        "out_of_scope": after_consent - frame.height,
-        "duplicates": delivered - after_dedup,
-        "harmonized": frame.height,
-    }
-    out = ctx.variables(frame)
-    del wide
-    out = out.with_columns(ctx.record_key(frame), pl.lit(crosswalk.name).alias("contributor"))
-    for name in PROVENANCE_COLUMNS:
-        out = out.with_columns(
-            frame.get_column(name).alias(name)
-            if name in frame.columns
-            else pl.lit(None).alias(name)
-        )
-    schema = std.polars_schema(internal=True)
-    out = out.select([pl.col(c).cast(t) for c, t in schema.items()])
-    return Harmonized(
-        frame=out,
-        counts=counts,
-        unmapped=ctx.unmapped.frame(),
-        extra_columns=unexpected_columns(crosswalk, raw),
+    `chunk_rows`: rows mapped at a time (default: all); the result does not depend on it.
+    """
+    harmonizer = Harmonizer(
+        crosswalk, pseudonym_key, raw.columns, raw.height, raw.select(dedup_columns(crosswalk))
     )
+    step = max(chunk_rows or raw.height, 1)
+    frames = [harmonizer.map_chunk(raw.slice(i, step)) for i in range(0, raw.height, step)]
+    frame = pl.concat(frames) if len(frames) > 1 else frames[0] if frames else harmonizer.empty()
+    return harmonizer.result(frame)
+
+
+def dedup_columns(crosswalk: Crosswalk) -> list[str]:
+    """The columns de-duplication reads (over the whole delivery, before any chunk)."""
+    if not crosswalk.dedup or not crosswalk.case_id:
+        return []
+    return list(dict.fromkeys([crosswalk.case_id, crosswalk.dedup.order_by]))
+
+
+class Harmonizer:
+    """`harmonize` a chunk of rows at a time, in delivery order.
+
+    Every step is row-wise except two: de-duplication of re-sent cases, decided up front
+    on the narrow `keys` frame (`dedup_columns`, every delivered row in order), and the
+    `n-th identical row` counter of record keys for rows without a case id, carried from
+    chunk to chunk (it holds the content of each such row: every row of a crosswalk
+    without `case_id`). Counts and unmapped values are summed over the chunks, so the
+    result is the same however the rows are cut.
+    """
+
+    def __init__(
+        self,
+        crosswalk: Crosswalk,
+        pseudonym_key: bytes,
+        columns: list[str],
+        rows: int,
+        keys: pl.DataFrame,
+    ) -> None:
+        missing_cols = [c for c in crosswalk.used_columns() if c not in columns]
+        if missing_cols:
+            raise DeliveryError(
+                f"raw.{crosswalk.name}: column(s) the crosswalk needs are missing: "
+                f"{', '.join(missing_cols)}"
+            )
+        self.cw = crosswalk
+        self.std = load_standard()
+        self.key = pseudonym_key
+        self.columns = list(columns)
+        self.unmapped = _Unmapped(crosswalk.identifiers)
+        self.seen = _SeenRows()
+        self.keep = _latest_versions(crosswalk, keys)
+        self.delivered = rows
+        self.offset = 0
+        self.counts = dict.fromkeys(COUNT_NAMES, 0)
+
+    def map_chunk(self, raw: pl.DataFrame) -> pl.DataFrame:
+        """The harmonized rows of the next `raw.height` delivered rows."""
+        wide = raw.with_row_index("_order", offset=self.offset)
+        if "source_row" not in wide.columns:
+            wide = wide.with_columns((pl.col("_order").cast(pl.Int64) + 1).alias("source_row"))
+        ctx = _Context(self.cw, self.std, self.key, self.unmapped, self.seen)
+        # Work on the columns the crosswalk reads (identifiers and free text, the widest
+        # columns, are not copied by the filters below); the whole delivered row is
+        # looked up again only for record keys of rows without a case id.
+        frame = wide
+        if self.cw.case_id:
+            keep = ["_order", "source_row", *self.cw.used_columns(), *PROVENANCE_COLUMNS]
+            frame = wide.select(c for c in dict.fromkeys(keep) if c in wide.columns)
+            ctx.wide = wide
+        if self.keep is not None:
+            frame = frame.filter(self.keep.slice(self.offset, raw.height))
+        self.offset += raw.height
+        after_dedup = frame.height
+        frame = ctx.consent(frame)
+        after_consent = frame.height
+        frame = ctx.scope(frame)
+        self.counts["no_consent"] += after_dedup - after_consent
+        self.counts["out_of_scope"] += after_consent - frame.height
+        self.counts["duplicates"] += raw.height - after_dedup
+        self.counts["harmonized"] += frame.height
+        out = ctx.variables(frame)
+        del wide
+        out = out.with_columns(ctx.record_key(frame), pl.lit(self.cw.name).alias("contributor"))
+        for name in PROVENANCE_COLUMNS:
+            out = out.with_columns(
+                frame.get_column(name).alias(name)
+                if name in frame.columns
+                else pl.lit(None).alias(name)
+            )
+        schema = self.std.polars_schema(internal=True)
+        return out.select([pl.col(c).cast(t) for c, t in schema.items()])
+
+    def empty(self) -> pl.DataFrame:
+        return pl.DataFrame(schema=self.std.polars_schema(internal=True))
+
+    def result(self, frame: pl.DataFrame) -> Harmonized:
+        """`frame` (the chunks' rows, or an empty frame when stored elsewhere) with the
+        counts and unmapped values of every chunk mapped so far."""
+        if self.offset != self.delivered:
+            raise ValueError(f"{self.offset} rows mapped of {self.delivered} delivered")
+        counts = {**self.counts, "delivered": self.delivered}
+        return Harmonized(
+            frame=frame,
+            counts={name: counts[name] for name in COUNT_NAMES},
+            unmapped=self.unmapped.frame(),
+            extra_columns=unexpected_columns(
+                self.cw, pl.DataFrame(schema=dict.fromkeys(self.columns, pl.String))
+            ),
+        )
+
+
+def _latest_versions(crosswalk: Crosswalk, keys: pl.DataFrame) -> pl.Series | None:
+    """Per delivered row: kept by de-duplication (the latest version of its case id;
+    ties: the later row; rows without a case id are all kept). None: no de-duplication."""
+    if not crosswalk.dedup or not crosswalk.case_id:
+        return None
+    cid = pl.col(crosswalk.case_id).str.strip_chars()
+    order = _parse_date(crosswalk.dedup.order_by, crosswalk.dedup.date_format)
+    decided = (
+        keys.select(cid.alias("_cid"), order.alias("_version"))
+        .with_row_index("_order")
+        .sort(["_version", "_order"], nulls_last=False)
+        .select(
+            "_order", (pl.col("_cid").is_null() | pl.col("_cid").is_last_distinct()).alias("_keep")
+        )
+        .sort("_order")
+    )
+    return decided.get_column("_keep")
+
+
+class _SeenRows:
+    """How often each row content (record keys without a case id) occurred in earlier
+    chunks, so that the n-th identical row is numbered across the whole delivery."""
+
+    def __init__(self) -> None:
+        self.counts = pl.DataFrame(schema={"content": pl.String, "_before": pl.UInt32})
+
+    def number(self, content: pl.Series) -> pl.Series:
+        """`content` + separator + its occurrence number (1, 2, ...) in the delivery."""
+        frame = content.alias("content").to_frame()
+        frame = frame.with_columns(pl.col("content").cum_count().over("content").alias("_n"))
+        if self.counts.height:
+            frame = frame.join(self.counts, on="content", how="left", maintain_order="left")
+            frame = frame.with_columns(pl.col("_n") + pl.col("_before").fill_null(0))
+        self.counts = (
+            pl.concat(
+                [
+                    self.counts,
+                    frame.group_by("content").agg(pl.len().cast(pl.UInt32).alias("_before")),
+                ]
+            )
+            .group_by("content")
+            .agg(pl.col("_before").sum())
+        )
+        return frame.select(
+            (pl.col("content") + pl.lit(_SEP) + pl.col("_n").cast(pl.String)).alias("content")
+        ).to_series()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -227,7 +336,11 @@ def parse_age(text: str) -> tuple[float, float] | None:
 
 
 class _Context:
-    def __init__(self, cw: Crosswalk, std: Standard, key: bytes) -> None:
+    """One chunk's work; `unmapped` and `seen` are shared by the chunks of a delivery."""
+
+    def __init__(
+        self, cw: Crosswalk, std: Standard, key: bytes, unmapped: _Unmapped, seen: _SeenRows
+    ) -> None:
         self.cw = cw
         self.std = std
         self.key = key
@@ -235,7 +348,8 @@ class _Context:
         self.missing = set(cw.missing_values)
         self.true = set(cw.booleans.true)
         self.false = set(cw.booleans.false)
-        self.unmapped = _Unmapped(cw.identifiers)
+        self.unmapped = unmapped
+        self.seen = seen
         self.bands = age_bands(std)
         self.max_age = 120
         self._dates: dict[tuple[str, str], pl.Series] = {}
@@ -271,20 +385,6 @@ class _Context:
         return self._missing_rows[column]
 
     # ---------------------------------------------------------------- filters
-
-    def deduplicate(self, frame: pl.DataFrame) -> pl.DataFrame:
-        if not self.cw.dedup or not self.cw.case_id:
-            return frame
-        cid = pl.col(self.cw.case_id).str.strip_chars()
-        order = _parse_date(self.cw.dedup.order_by, self.cw.dedup.date_format)
-        # Decide on a three-column frame, then filter the wide one once.
-        keys = frame.select("_order", cid.alias("_cid"), order.alias("_version"))
-        latest = (
-            keys.sort(["_version", "_order"], nulls_last=False)
-            .filter(pl.col("_cid").is_null() | pl.col("_cid").is_last_distinct())
-            .get_column("_order")
-        )
-        return frame.filter(pl.col("_order").is_in(latest.implode()))
 
     def consent(self, frame: pl.DataFrame) -> pl.DataFrame:
         rule = self.cw.filters.consent
@@ -701,14 +801,10 @@ class _Context:
         joined = pl.concat_str(
             [pl.col(c).cast(pl.String).fill_null("\x00") for c in payload], separator=_SEP
         )
-        return frame.select(
-            (
-                pl.lit(f"{self.cw.name}{_SEP}row{_SEP}")
-                + joined
-                + pl.lit(_SEP)
-                + joined.cum_count().over(joined).cast(pl.String)
-            ).alias("content")
+        content = frame.select(
+            (pl.lit(f"{self.cw.name}{_SEP}row{_SEP}") + joined).alias("content")
         ).to_series()
+        return self.seen.number(content)
 
 
 # --------------------------------------------------------------------------- quality

@@ -19,6 +19,7 @@ import fnmatch
 import io
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -29,6 +30,11 @@ from ctdc_assets.crosswalk.model import Crosswalk
 
 log = logging.getLogger(__name__)
 
+#: Rows per batch when a delivery is read in batches (`iter_delivery`).
+BATCH_ROWS = 500_000
+#: Smallest CSV block parsed at a time: longer than any record (pyarrow cannot parse a
+#: record that spans blocks).
+CSV_MIN_BLOCK = 1 << 22
 #: JSON arrays are joined with this separator (document it in list rules' `separator`).
 JSON_LIST_SEPARATOR = ";"
 _BINARY_SIGNATURES = {
@@ -46,22 +52,41 @@ class DeliveryError(ValueError):
 
 def read_delivery(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
     """The delivery as text columns + `source_row` (Int64), checked against the crosswalk."""
+    batches = list(iter_delivery(crosswalk, path))
+    return batches[0] if len(batches) == 1 else pl.concat(batches, how="vertical")
+
+
+def iter_delivery(
+    crosswalk: Crosswalk, path: Path, *, batch_rows: int = BATCH_ROWS
+) -> Iterator[pl.DataFrame]:
+    """`read_delivery` in batches of about `batch_rows` rows, in delivery order.
+
+    Every batch has the same columns (names, order, types), so they can be appended one
+    by one to a table: a 10-million-row delivery never has to fit in memory. An xlsx
+    workbook comes one sheet at a time (the sheet is parsed whole, so memory is bounded
+    by the largest sheet). A bad file raises `DeliveryError`, possibly after some batches
+    were yielded: a consumer keeps nothing until the iterator is exhausted.
+    """
     path = Path(path)
     if not path.is_file():
         raise DeliveryError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise DeliveryError(f"{path}: empty file (0 bytes), no records")
     reader = {
-        "csv": _read_csv,
-        "xlsx": _read_xlsx,
-        "jsonl": _read_jsonl,
-        "parquet": _read_parquet,
+        "csv": _iter_csv,
+        "xlsx": _iter_xlsx,
+        "jsonl": _iter_jsonl,
+        "parquet": _iter_parquet,
     }[crosswalk.read.format]
-    frame = reader(crosswalk, path)
-    if frame.height == 0:
+    rows = 0
+    for frame in reader(crosswalk, path, batch_rows):
+        if frame.height and not rows:
+            _check_columns(crosswalk, path, frame)
+        rows += frame.height
+        if frame.height:
+            yield frame
+    if not rows:
         raise DeliveryError(f"{path}: no records (only a header or nothing to read)")
-    _check_columns(crosswalk, path, frame)
-    return frame
 
 
 def unexpected_columns(crosswalk: Crosswalk, frame: pl.DataFrame) -> list[str]:
@@ -127,7 +152,7 @@ def _check_encoding(path: Path, data: bytes, encoding: str) -> None:
 # --------------------------------------------------------------------------- CSV
 
 
-def _read_csv(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
+def _iter_csv(crosswalk: Crosswalk, path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
     opts = crosswalk.read
     with path.open("rb") as handle:
         head = handle.read(1 << 16)
@@ -149,11 +174,20 @@ def _read_csv(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
         bad_rows.append((row.number, row.actual_columns))
         return "error"
 
+    # The streaming reader parses a block of bytes at a time (a record longer than a
+    # block is an error, hence the floor); blocks are merged up to `batch_rows` rows.
+    per_line = len(head) / max(head.count(b"\n"), 1)
+    block_size = max(CSV_MIN_BLOCK, min(1 << 26, int(per_line * batch_rows)))
+    first_row = 2
+    pending: list[pa.RecordBatch] = []
     try:
-        table = pacsv.read_csv(
+        reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(
-                encoding="utf8" if utf8 else encoding, column_names=header, skip_rows=1
+                encoding="utf8" if utf8 else encoding,
+                column_names=header,
+                skip_rows=1,
+                block_size=block_size,
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=opts.delimiter,
@@ -168,6 +202,12 @@ def _read_csv(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
                 quoted_strings_can_be_null=True,
             ),
         )
+        for batch in reader:
+            pending.append(batch)
+            if sum(b.num_rows for b in pending) >= batch_rows:
+                frame = _csv_frame(pending, header, first_row)
+                pending, first_row = [], first_row + frame.height
+                yield frame
     except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as exc:
         if bad_rows:
             _locate_ragged(path, header, opts.delimiter, opts.quote, encoding)
@@ -180,9 +220,17 @@ def _read_csv(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
         message = str(exc).split(":", 1)[0]  # never echo row content
         raise DeliveryError(f"{path}: cannot parse as CSV: {message}") from None
     _check_quotes_closed(path, header, opts.delimiter, opts.quote, encoding)
+    yield _csv_frame(pending, header, first_row)
+
+
+def _csv_frame(batches: list[pa.RecordBatch], header: list[str], first_row: int) -> pl.DataFrame:
+    """Record batches as one frame of text columns, rows numbered from `first_row`."""
+    table = pa.Table.from_batches(batches, schema=pa.schema([(n, pa.string()) for n in header]))
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
-    return frame.with_columns(pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias("source_row"))
+    return frame.with_columns(
+        pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64).alias("source_row")
+    )
 
 
 def _check_quotes_closed(
@@ -311,7 +359,8 @@ def _csv_header(path: Path, delimiter: str, quote: str, encoding: str) -> list[s
 # --------------------------------------------------------------------------- xlsx
 
 
-def _read_xlsx(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
+def _iter_xlsx(crosswalk: Crosswalk, path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """One frame per sheet (calamine parses a sheet whole; `batch_rows` does not apply)."""
     import fastexcel
 
     with path.open("rb") as handle:
@@ -329,12 +378,11 @@ def _read_xlsx(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
         raise DeliveryError(
             f"{path}: no sheet matches {pattern!r}; sheets present: {', '.join(sheets)}"
         )
-    frames: list[pl.DataFrame] = []
     columns: list[str] | None = None
     for name in _natural_sorted(chosen):
         try:
             # One expression: the parsed sheet (several times the frame's size) is
-            # freed before the next sheet is parsed.
+            # freed before the frame is used.
             frame = reader.load_sheet_by_name(name, dtypes="string").to_polars()
         except Exception as exc:
             raise DeliveryError(
@@ -359,16 +407,15 @@ def _read_xlsx(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
                 f"sheet's: {', '.join(differ)}"
             )
         columns = columns or frame.columns
-        frames.append(frame.select(columns))
-    if not frames:
+        frame = frame.select(columns)
+        payload = [c for c in columns if c not in ("source_row", "source_sheet")]
+        # Rows left entirely blank inside a sheet are not records. Filter (a copy of the
+        # sheet) only when there are some: at a million rows the copy is a gigabyte.
+        blank = frame.select(pl.all_horizontal(pl.col(payload).is_null())).to_series()
+        yield frame.filter(~blank) if blank.any() else frame
+        del frame, blank
+    if columns is None:
         raise DeliveryError(f"{path}: sheet(s) {', '.join(chosen)}: empty, no records")
-    data = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
-    del frames
-    payload = [c for c in data.columns if c not in ("source_row", "source_sheet")]
-    # Rows left entirely blank inside a sheet are not records. Filter (a copy of the
-    # whole table) only when there are some: at millions of rows the copy is gigabytes.
-    blank = data.select(pl.all_horizontal(pl.col(payload).is_null())).to_series()
-    return data.filter(~blank) if blank.any() else data
 
 
 def _natural_sorted(names: list[str]) -> list[str]:
@@ -384,9 +431,75 @@ def _natural_sorted(names: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- JSON Lines
 
 
+def _iter_jsonl(crosswalk: Crosswalk, path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """UTF-8 files in blocks of lines, each parsed with the schema of the whole file (so
+    every block has the same columns and types); other encodings whole."""
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    _sniff_binary(path, head, "JSON Lines")
+    encoding = crosswalk.read.encoding
+    if encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "utf-8-sig"):
+        yield _read_jsonl(crosswalk, path)
+        return
+    try:
+        # One pass over the file, record by record (not the file in memory).
+        schema = pl.scan_ndjson(path, infer_schema_length=None).collect_schema()
+    except Exception:
+        schema = None
+    if schema is None or not schema:
+        yield _read_jsonl(crosswalk, path)  # raises the error, located
+        return
+    first_line = 1
+    records = 0
+    for block in _line_blocks(path, batch_rows):
+        if first_line == 1 and block.startswith(b"\xef\xbb\xbf"):
+            block = block[3:]
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError:
+            yield _read_jsonl(crosswalk, path)  # raises the error, located
+            return
+        lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        try:
+            parsed = pl.read_ndjson(io.BytesIO(block), schema=schema)
+        except Exception:
+            parsed = None
+        if parsed is not None and parsed.height == lines:
+            flat = _flatten(parsed)
+            del parsed
+            numbers = pl.int_range(first_line, first_line + lines, dtype=pl.Int64)
+            frame = flat.with_columns(numbers.alias("source_row"))
+        else:
+            # Blank lines (skipped, line numbers kept) or an error to locate: line by line.
+            frame = _read_jsonl_lines(path, block.decode("utf-8"), first_line, schema)
+        records += frame.height
+        first_line += lines if block.endswith(b"\n") else lines - 1
+        yield frame
+    if not records:
+        raise DeliveryError(f"{path}: no records (only blank lines)")
+
+
+def _line_blocks(path: Path, lines: int) -> Iterator[bytes]:
+    """The file in blocks of whole lines, about `lines` lines each (the last may lack `\\n`)."""
+    with path.open("rb") as handle:
+        sample = handle.read(1 << 20)
+        per_line = len(sample) / max(sample.count(b"\n"), 1)
+        size = min(1 << 27, max(1 << 10, int(per_line * lines)))
+        handle.seek(0)
+        rest = b""
+        while data := handle.read(size):
+            block = rest + data
+            cut = block.rfind(b"\n") + 1
+            if cut:
+                yield block[:cut]
+            rest = block[cut:]
+        if rest:
+            yield rest
+
+
 def _read_jsonl(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
+    """The whole file at once: other encodings, and the error path (to locate errors)."""
     data = path.read_bytes()
-    _sniff_binary(path, data[: 1 << 16], "JSON Lines")
     encoding = crosswalk.read.encoding
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -399,7 +512,7 @@ def _read_jsonl(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
         raise DeliveryError(f"{path}: unknown encoding {encoding!r} in read.encoding") from None
     if encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "utf-8-sig"):
         data = text.encode("utf-8")
-    del text  # at millions of lines, each copy of the text is gigabytes
+    del text
     # Common case: no blank line, so record i is line i; parse the bytes as they are.
     # Polars skips blank lines, so as many records as lines means there were none.
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
@@ -411,23 +524,32 @@ def _read_jsonl(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
         del data
         flat = _flatten(parsed)
         return flat.with_columns(pl.int_range(1, lines + 1, dtype=pl.Int64).alias("source_row"))
-    # Blank lines (skipped, line numbers kept) or an error to locate: line by line.
-    return _read_jsonl_lines(path, data.decode("utf-8"))
+    frame = _read_jsonl_lines(path, data.decode("utf-8"), 1, None)
+    if frame.height == 0:
+        raise DeliveryError(f"{path}: no records (only blank lines)")
+    return frame
 
 
-def _read_jsonl_lines(path: Path, text: str) -> pl.DataFrame:
+def _read_jsonl_lines(
+    path: Path, text: str, first_line: int, schema: pl.Schema | None
+) -> pl.DataFrame:
+    """Lines numbered from `first_line`, blank ones skipped (may return no rows)."""
     lines = pl.Series("line", text.split("\n"), dtype=pl.String)
     del text
     numbered = (
         lines.to_frame()
-        .with_row_index("source_row", offset=1)
+        .with_row_index("source_row", offset=first_line)
         .filter(pl.col("line").str.strip_chars() != "")
     )
     if numbered.height == 0:
-        raise DeliveryError(f"{path}: no records (only blank lines)")
+        empty = pl.DataFrame(schema=schema or {})
+        return _flatten(empty).with_columns(pl.lit(None, pl.Int64).alias("source_row"))
     payload = "\n".join(numbered["line"].to_list()).encode("utf-8")
     try:
-        parsed = pl.read_ndjson(io.BytesIO(payload), infer_schema_length=None)
+        if schema is None:
+            parsed = pl.read_ndjson(io.BytesIO(payload), infer_schema_length=None)
+        else:
+            parsed = pl.read_ndjson(io.BytesIO(payload), schema=schema)
     except Exception:
         _locate_json_error(path, numbered)
         raise DeliveryError(f"{path}: cannot parse as JSON Lines") from None
@@ -503,7 +625,8 @@ def _scalar_text(series: pl.Series) -> pl.Series:
 # --------------------------------------------------------------------------- Parquet
 
 
-def _read_parquet(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
+def _iter_parquet(crosswalk: Crosswalk, path: Path, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """Whole (Parquet deliveries are small; `batch_rows` does not apply)."""
     with path.open("rb") as handle:
         head = handle.read(4)
     if head != b"PAR1":
@@ -513,4 +636,4 @@ def _read_parquet(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
     except Exception as exc:
         raise DeliveryError(f"{path}: cannot read Parquet: {type(exc).__name__}") from None
     flat = _flatten(frame)
-    return flat.with_columns(pl.int_range(1, flat.height + 1, dtype=pl.Int64).alias("source_row"))
+    yield flat.with_columns(pl.int_range(1, flat.height + 1, dtype=pl.Int64).alias("source_row"))
