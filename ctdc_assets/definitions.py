@@ -61,4 +61,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     )
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location `dagster dev` loads; built when loaded, not when imported, so
+    `ctdc run` (which builds its own) does not build the graph twice."""
+    return build_definitions()
