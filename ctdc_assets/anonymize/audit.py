@@ -2,16 +2,20 @@
 
 Used by the blocking check on `release/candidate` and by `ctdc verify` on a
 published CSV. Independent of the engine by construction: this module does not
-import it, and counts equivalence classes with Polars on the published strings,
-so a bug (or a tampered file) in the engine's integer bookkeeping cannot hide
-here. Findings hold counts and row numbers, never the values of a class or of a
+import it, and counts equivalence classes with DuckDB SQL on the published values
+as text, so a bug (or a tampered file) in the engine's integer bookkeeping cannot
+hide here. SQL rather than a frame because the table can hold 10M records: every
+gate is one or two scans (classes, then distinct values per column), never a copy
+of the table as text. Findings hold counts and row numbers, never the values of a class or of a
 cell, so they are safe to show in the Dagster UI.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+import duckdb
 import polars as pl
 
 from ctdc_assets.anonymize.codebook import release_values
@@ -58,37 +62,111 @@ def l_diversity(frame: pl.DataFrame, columns: list[str], attribute: str) -> int:
     return int(frame.group_by(columns).agg(pl.col(attribute).n_unique())[attribute].min())
 
 
+Source = pl.DataFrame | duckdb.DuckDBPyRelation
+_TABLE = "release_records"
+
+
 def audit_release(
-    frame: pl.DataFrame,
+    frame: Source,
     policy: ReleasePolicy,
     *,
     total_records: int | None = None,
     standard: Standard | None = None,
     hierarchies: dict[str, Hierarchy] | None = None,
+    row_column: str | None = None,
 ) -> list[AuditFinding]:
     """Every gate on a release table (as published: any dtype, compared as text).
 
-    `total_records` is the number of records before anonymization (the manifest's
-    count); without it the suppression gate cannot be computed and fails.
+    `frame` is a DataFrame or a DuckDB relation (a table, a CSV read as text);
+    `row_column` names a relation column holding 1-based row numbers that is not part
+    of the release (a DataFrame is numbered by position). `total_records` is the
+    number of records before anonymization (the manifest's count); without it the
+    suppression gate cannot be computed and fails.
     """
     standard = standard or load_standard()
     hierarchies = hierarchies or build_hierarchies(policy, standard)
-    text = frame.with_columns(pl.all().cast(pl.String))
-    qi_columns = [c for c in policy.release_qi_columns if c in text.columns]
-    return [
-        _columns(text, policy, standard),
-        _k(text, policy, qi_columns),
-        _l(text, policy, qi_columns),
-        _values(text, policy, standard, hierarchies),
-        _suppression(text, policy, total_records),
+    con = None
+    if isinstance(frame, pl.DataFrame):
+        row_column = _unused_name(frame.columns)
+        con = duckdb.connect()
+        con.register(_TABLE, frame.with_row_index(row_column, offset=1))
+        relation = con.sql(f"SELECT * FROM {_TABLE}")
+    else:
+        relation = frame
+    try:
+        table = _Table(relation, row_column)
+        qi_columns = [c for c in policy.release_qi_columns if c in table.columns]
+        classes = _classes(table, policy, qi_columns)
+        return [
+            _columns(table.columns, policy, standard),
+            _k(classes, policy, qi_columns),
+            _l(classes, table.columns, policy),
+            _values(table, policy, standard, hierarchies),
+            _suppression(classes, policy, total_records),
+        ]
+    finally:
+        if con is not None:
+            con.close()
+
+
+def numbered_table(
+    con: duckdb.DuckDBPyConnection, table: str
+) -> tuple[duckdb.DuckDBPyRelation, str]:
+    """A stored table as an audit source: the relation and its row-number column."""
+    row_column = _unused_name(con.table(table).columns)
+    return con.sql(f"SELECT rowid + 1 AS {_quote(row_column)}, * FROM {table}"), row_column
+
+
+def _unused_name(columns: list[str]) -> str:
+    name = "__row__"
+    while name in columns:
+        name = f"_{name}_"
+    return name
+
+
+def _quote(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def _text(column: str) -> str:
+    return f"CAST({_quote(column)} AS VARCHAR)"
+
+
+class _Table:
+    """The release as a relation, queried with SQL; `columns` excludes the row numbers."""
+
+    def __init__(self, relation: duckdb.DuckDBPyRelation, row_column: str | None) -> None:
+        self.relation = relation
+        self.row_column = row_column
+        self.columns = [c for c in relation.columns if c != row_column]
+
+    def aggregate(self, expressions: list[str], groups: list[str] | None = None) -> Any:
+        """Relation API, not SQL on a view: a view cannot be made in a read-only catalog."""
+        return self.relation.aggregate(", ".join(expressions), ", ".join(groups or []))
+
+
+def _classes(table: _Table, policy: ReleasePolicy, columns: list[str]) -> pl.DataFrame:
+    """One row per equivalence class: its QI values as text, `len`, and per l-diversity
+    attribute its number of distinct values (a missing cell counts as one)."""
+    attributes = [
+        a
+        for a in (policy.l_diversity.attributes if policy.l_diversity else [])
+        if a in table.columns
     ]
+    distinct = [
+        f"count(DISTINCT {_text(a)}) + (count({_quote(a)}) < count(*))::BIGINT AS {_quote(a)}"
+        for a in attributes
+    ]
+    keys = [f"{_text(c)} AS {_quote(c)}" for c in columns]
+    groups = [_text(c) for c in columns]
+    return table.aggregate([*keys, "count(*) AS len", *distinct], groups).pl()
 
 
-def _columns(frame: pl.DataFrame, policy: ReleasePolicy, standard: Standard) -> AuditFinding:
+def _columns(columns: list[str], policy: ReleasePolicy, standard: Standard) -> AuditFinding:
     expected = policy.release_columns(standard)
     internal = set(standard.internal_columns)
-    unexpected = [c for c in frame.columns if c not in expected]
-    missing = [c for c in expected if c not in frame.columns]
+    unexpected = [c for c in columns if c not in expected]
+    missing = [c for c in expected if c not in columns]
     details = [
         {
             "column": c,
@@ -109,8 +187,8 @@ def _columns(frame: pl.DataFrame, policy: ReleasePolicy, standard: Standard) -> 
     )
 
 
-def _k(frame: pl.DataFrame, policy: ReleasePolicy, columns: list[str]) -> AuditFinding:
-    sizes = class_sizes(frame, columns)
+def _k(classes: pl.DataFrame, policy: ReleasePolicy, columns: list[str]) -> AuditFinding:
+    sizes = classes["len"].filter(classes["len"] > 0)  # no key column: one row, maybe 0
     if sizes.len() == 0:
         return AuditFinding("k_anonymity", True, "Empty release: no record to re-identify")
     small = sizes.filter(sizes < policy.k)
@@ -120,7 +198,7 @@ def _k(frame: pl.DataFrame, policy: ReleasePolicy, columns: list[str]) -> AuditF
         "k_achieved": smallest,
         "equivalence_classes": sizes.len(),
         "max_prosecutor_risk": round(1 / smallest, 4),
-        "average_prosecutor_risk": round(sizes.len() / frame.height, 4),
+        "average_prosecutor_risk": round(sizes.len() / int(sizes.sum()), 4),
         "quasi_identifiers": columns,
     }
     if small.len():
@@ -144,19 +222,17 @@ def _k(frame: pl.DataFrame, policy: ReleasePolicy, columns: list[str]) -> AuditF
     )
 
 
-def _l(frame: pl.DataFrame, policy: ReleasePolicy, columns: list[str]) -> AuditFinding:
+def _l(classes: pl.DataFrame, columns: list[str], policy: ReleasePolicy) -> AuditFinding:
     if not policy.l_diversity:
         return AuditFinding("l_diversity", True, "Not required by the policy")
     required = policy.l_diversity.l
     details = []
+    classes = classes.filter(pl.col("len") > 0)
     for attribute in policy.l_diversity.attributes:
-        if attribute not in frame.columns:
+        if attribute not in columns:
             details.append({"attribute": attribute, "problem": "column missing"})
             continue
-        if frame.height == 0:
-            continue
-        per_class = frame.group_by(columns).agg(pl.len(), pl.col(attribute).n_unique())
-        low = per_class.filter(pl.col(attribute) < required)
+        low = classes.filter(pl.col(attribute) < required)
         if low.height:
             details.append(
                 {
@@ -181,30 +257,43 @@ def _l(frame: pl.DataFrame, policy: ReleasePolicy, columns: list[str]) -> AuditF
     )
 
 
+def distinct_values(table: _Table, columns: list[str]) -> dict[str, tuple[list[str], int]]:
+    """Per column: its distinct non-empty values as text, and its number of empty cells.
+
+    One scan of the table for all columns."""
+    if not columns:
+        return {}
+    aggregates = [
+        f"list(DISTINCT {_text(c)}) FILTER (WHERE {_quote(c)} IS NOT NULL), "
+        f"count(*) - count({_quote(c)})"
+        for c in columns
+    ]
+    row = table.aggregate(aggregates).fetchone()
+    assert row is not None
+    return {c: (row[2 * i] or [], int(row[2 * i + 1])) for i, c in enumerate(columns)}
+
+
 def _values(
-    frame: pl.DataFrame,
+    table: _Table,
     policy: ReleasePolicy,
     standard: Standard,
     hierarchies: dict[str, Hierarchy],
 ) -> AuditFinding:
     allowed = release_values(policy, standard=standard, hierarchies=hierarchies)
+    checked = [c for c in table.columns if c in allowed]  # others: the columns gate
     details = []
-    for column in frame.columns:
-        if column not in allowed:
-            continue  # reported by the columns gate
-        cells = frame[column]
-        wrong = _values_outside(cells, allowed[column], standard)
-        if not wrong and not cells.null_count():
+    for column, (values, nulls) in distinct_values(table, checked).items():
+        wrong = _values_outside(column, values, allowed[column], standard)
+        if not wrong and not nulls:
             continue
-        bad = (cells.is_in(wrong) | cells.is_null()).arg_true()
-        if bad.len():
-            details.append(
-                {
-                    "column": column,
-                    "cells_outside_codebook": bad.len(),
-                    "first_rows": ", ".join(str(r + 1) for r in bad.head(_SHOWN_ROWS).to_list()),
-                }
-            )
+        count, rows = _rows_holding(table, column, wrong)
+        details.append(
+            {
+                "column": column,
+                "cells_outside_codebook": count,
+                "first_rows": ", ".join(str(r) for r in rows),
+            }
+        )
     if details:
         cells = sum(d["cells_outside_codebook"] for d in details)
         return AuditFinding(
@@ -221,17 +310,33 @@ def _values(
     )
 
 
-def _values_outside(cells: pl.Series, allowed: set[str] | None, standard: Standard) -> list:
+def _rows_holding(table: _Table, column: str, wrong: list[str]) -> tuple[int, list[int]]:
+    """How many cells of `column` are empty or in `wrong`, and the first rows (1-based)."""
+    condition = f"{_quote(column)} IS NULL"
+    if wrong:
+        values = ", ".join("'" + v.replace("'", "''") + "'" for v in wrong)
+        condition += f" OR {_text(column)} IN ({values})"
+    holding = table.relation.filter(condition)
+    count = holding.aggregate("count(*)").fetchone()
+    rows: list[int] = []
+    if table.row_column is not None:
+        first = holding.project(_quote(table.row_column)).order("1").limit(_SHOWN_ROWS)
+        rows = [int(r[0]) for r in first.fetchall()]
+    return int(count[0]) if count else 0, rows
+
+
+def _values_outside(
+    column: str, distinct: list[str], allowed: set[str] | None, standard: Standard
+) -> list[str]:
     """Distinct non-empty values of a column the codebook lacks.
 
     `allowed` None marks a list column: the missing code, or known labels joined by
     the list's separator.
     """
-    distinct = cells.drop_nulls().unique().to_list()
     if allowed is not None:
         return [value for value in distinct if value not in allowed]
-    var = standard.variable(cells.name)
-    labels = set(standard.list_labels(cells.name))
+    var = standard.variable(column)
+    labels = set(standard.list_labels(column))
     return [
         value
         for value in distinct
@@ -240,12 +345,13 @@ def _values_outside(cells: pl.Series, allowed: set[str] | None, standard: Standa
 
 
 def _suppression(
-    frame: pl.DataFrame, policy: ReleasePolicy, total_records: int | None
+    classes: pl.DataFrame, policy: ReleasePolicy, total_records: int | None
 ) -> AuditFinding:
     star = policy.suppressed_value
-    qis = [q for q in policy.qi_names if q in frame.columns]
-    suppressed_cells = sum(int((frame[q] == star).sum()) for q in qis)
-    figures = {"records_published": frame.height, "qi_cells_suppressed": suppressed_cells}
+    qis = [q for q in policy.qi_names if q in classes.columns]
+    published = int(classes["len"].sum())
+    suppressed_cells = sum(int(classes.filter(pl.col(q) == star)["len"].sum()) for q in qis)
+    figures = {"records_published": published, "qi_cells_suppressed": suppressed_cells}
     if total_records is None:
         return AuditFinding(
             "suppression",
@@ -253,14 +359,14 @@ def _suppression(
             "Total number of records unknown: cannot check the suppression limit",
             figures=figures,
         )
-    deleted = total_records - frame.height
+    deleted = total_records - published
     share = deleted / total_records if total_records else 0.0
     figures |= {"records_total": total_records, "records_deleted": deleted}
     if deleted < 0:
         return AuditFinding(
             "suppression",
             False,
-            f"The release holds {frame.height} records, more than the {total_records} "
+            f"The release holds {published} records, more than the {total_records} "
             "records it was made from",
             figures=figures,
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from ctdc_assets.landing import sha256_file
@@ -32,9 +33,13 @@ class ReleaseError(RuntimeError):
 
 @dataclass(frozen=True)
 class BundleContent:
-    """Everything that goes into one release folder."""
+    """Everything that goes into one release folder.
 
-    records: pl.DataFrame
+    `records` may be a DuckDB relation (the candidate table): it is then written by
+    DuckDB, streamed, never held in memory whole.
+    """
+
+    records: pl.DataFrame | duckdb.DuckDBPyRelation
     tables: Mapping[str, pl.DataFrame]
     files: Mapping[str, Path]  # copied as is, e.g. the dashboard
     texts: Mapping[str, str]  # written as is, e.g. codebook.md, quality_report.md
@@ -45,13 +50,36 @@ def new_release_id(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H%M%SZ")
 
 
-def formula_cells(frame: pl.DataFrame) -> list[str]:
+def formula_cells(frame: pl.DataFrame | duckdb.DuckDBPyRelation) -> list[str]:
     """Columns holding a value a spreadsheet would run as a formula."""
+    if isinstance(frame, duckdb.DuckDBPyRelation):
+        if not frame.columns:
+            return []
+        tests = ", ".join(
+            f"coalesce(bool_or(regexp_matches(CAST({_quote(c)} AS VARCHAR), "
+            f"'{FORMULA_START}')), false)"
+            for c in frame.columns
+        )
+        found = frame.aggregate(tests).fetchone() or ()  # no view: the catalog is read-only
+        return [name for name, hit in zip(frame.columns, found, strict=True) if hit]
     return [
         name
         for name in frame.columns
         if frame[name].cast(pl.String).str.contains(FORMULA_START).any()
     ]
+
+
+def _quote(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def _write_records(records: pl.DataFrame | duckdb.DuckDBPyRelation, folder: Path) -> None:
+    if isinstance(records, duckdb.DuckDBPyRelation):
+        records.write_csv(str(folder / RECORDS_CSV), header=True)
+        records.write_parquet(str(folder / RECORDS_PARQUET))
+    else:
+        records.write_csv(folder / RECORDS_CSV)
+        records.write_parquet(folder / RECORDS_PARQUET)
 
 
 def write_bundle(
@@ -72,8 +100,7 @@ def write_bundle(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        content.records.write_csv(staging / RECORDS_CSV)
-        content.records.write_parquet(staging / RECORDS_PARQUET)
+        _write_records(content.records, staging)
         (staging / "statistics").mkdir()
         for name, table in content.tables.items():
             table.write_csv(staging / "statistics" / f"{name}.csv")

@@ -47,15 +47,6 @@ def publish_release(
     standard = load_standard()
     policy = load_policy(settings.policy_file)
     release_id = new_release_id()
-    with warehouse.connection(read_only=True) as con:
-        records = con.execute("SELECT * FROM release.candidate").pl()
-        figures, generalization, merged_records = con.execute(
-            "SELECT figures, generalization, merged_records FROM release.candidate_figures"
-        ).fetchone()
-        provenance = con.execute(
-            "SELECT contributor, delivery_file, delivery_sha256, count(*) AS records "
-            "FROM merged.victims GROUP BY ALL ORDER BY contributor"
-        ).fetchall()
     tables = read_aggregates(warehouse)
     crosswalks = load_crosswalks(settings.crosswalks_dir)
     docs = column_docs(policy, crosswalks, standard)
@@ -71,37 +62,46 @@ def publish_release(
         ),
     }
     policy_text = settings.policy_file.read_text(encoding="utf-8")
-    manifest = {
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "standard": {"name": standard.name, "version": standard.version},
-        "policy": policy.model_dump(mode="json"),
-        "policy_sha256": hashlib.sha256(policy_text.encode()).hexdigest(),
-        "quasi_identifiers": policy.release_qi_columns,
-        "counts": {
-            "records_before_anonymization": merged_records,
-            "records_published": records.height,
-            "records_suppressed": merged_records - records.height,
-        },
-        "generalization": json.loads(generalization),
-        "figures": json.loads(figures),
-        "contributors": [
-            {"contributor": c, "delivery_file": f, "delivery_sha256": h, "records": n}
-            for c, f, h, n in provenance
-        ],
-        "statistics_threshold": policy.k,
-    }
-    content = BundleContent(
-        records=records,
-        tables=tables,
-        files={"dashboard.html": settings.data_dir / "staging" / "dashboard.html"},
-        texts=texts,
-        manifest=manifest,
-    )
-    path = write_bundle(
-        settings.releases_dir,
-        release_id,
-        content,
-        verify=lambda folder: verify_contents(folder, policy, total_records=merged_records),
-    )
+    with warehouse.connection(read_only=True) as con:
+        published = con.execute("SELECT count(*) FROM release.candidate").fetchone()[0]
+        figures, generalization, merged_records = con.execute(
+            "SELECT figures, generalization, merged_records FROM release.candidate_figures"
+        ).fetchone()
+        provenance = con.execute(
+            "SELECT contributor, delivery_file, delivery_sha256, count(*) AS records "
+            "FROM merged.victims GROUP BY ALL ORDER BY contributor"
+        ).fetchall()
+        manifest = {
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "standard": {"name": standard.name, "version": standard.version},
+            "policy": policy.model_dump(mode="json"),
+            "policy_sha256": hashlib.sha256(policy_text.encode()).hexdigest(),
+            "quasi_identifiers": policy.release_qi_columns,
+            "counts": {
+                "records_before_anonymization": merged_records,
+                "records_published": published,
+                "records_suppressed": merged_records - published,
+            },
+            "generalization": json.loads(generalization),
+            "figures": json.loads(figures),
+            "contributors": [
+                {"contributor": c, "delivery_file": f, "delivery_sha256": h, "records": n}
+                for c, f, h, n in provenance
+            ],
+            "statistics_threshold": policy.k,
+        }
+        content = BundleContent(
+            records=con.table("release.candidate"),  # streamed from DuckDB to the files
+            tables=tables,
+            files={"dashboard.html": settings.data_dir / "staging" / "dashboard.html"},
+            texts=texts,
+            manifest=manifest,
+        )
+        path = write_bundle(
+            settings.releases_dir,
+            release_id,
+            content,
+            verify=lambda folder: verify_contents(folder, policy, total_records=merged_records),
+        )
     files = json.loads((path / "manifest.json").read_text())["files"]
-    return PublishedRelease(path, release_id, records.height, files)
+    return PublishedRelease(path, release_id, published, files)

@@ -10,8 +10,12 @@ and shares no code with the anonymization engine.
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from ctdc_assets.anonymize import audit_release, failures, load_policy
@@ -20,28 +24,49 @@ from ctdc_assets.landing import sha256_file
 from ctdc_assets.release.bundle import MANIFEST, RECORDS_CSV, formula_cells
 
 
-def read_records(folder: Path) -> pl.DataFrame:
-    """The records exactly as published: every cell as text, nothing inferred."""
-    return pl.read_csv(folder / RECORDS_CSV, infer_schema=False)
+@contextmanager
+def loaded_records(folder: Path) -> Iterator[tuple[duckdb.DuckDBPyRelation, str]]:
+    """The CSV as text (a DuckDB relation) and the name of its row-number column.
+
+    Polars parses the CSV (every cell as text, nothing inferred), streamed into a
+    scratch Parquet file that DuckDB then scans: the audit reads the records a few
+    times, and a 10M-row table of strings would not fit in memory.
+    """
+    source = pl.scan_csv(folder / RECORDS_CSV, infer_schema=False)
+    row_column = "__row__"
+    while row_column in source.collect_schema():
+        row_column = f"_{row_column}_"
+    with tempfile.TemporaryDirectory(prefix="ctdc-verify-") as scratch:
+        path = Path(scratch) / "records.parquet"
+        source.with_row_index(row_column, offset=1).sink_parquet(path)
+        con = duckdb.connect()
+        try:
+            yield con.read_parquet(str(path)), row_column
+        finally:
+            con.close()
 
 
 def verify_contents(folder: Path, policy: ReleasePolicy, *, total_records: int | None) -> list[str]:
     """Problems with the records and their description; empty when all holds."""
     problems: list[str] = []
     try:
-        records = read_records(folder)
-    except (OSError, pl.exceptions.PolarsError) as error:
+        with loaded_records(folder) as (records, rows):
+            columns = [c for c in records.columns if c != rows]
+            if formula := formula_cells(records.select(*[f'"{c}"' for c in columns])):
+                problems.append(
+                    f"{RECORDS_CSV}: cells starting with a formula character in {formula}"
+                )
+            findings = audit_release(records, policy, total_records=total_records, row_column=rows)
+    except (OSError, pl.exceptions.PolarsError, duckdb.Error) as error:
         return [f"{RECORDS_CSV} cannot be read: {error}"]
-    if columns := formula_cells(records):
-        problems.append(f"{RECORDS_CSV}: cells starting with a formula character in {columns}")
-    for finding in failures(audit_release(records, policy, total_records=total_records)):
+    for finding in failures(findings):
         problems.append(f"{finding.check}: {finding.summary}")
     package_file = folder / "datapackage.json"
     if package_file.exists():
         package = json.loads(package_file.read_text(encoding="utf-8"))
         resource = next(r for r in package["resources"] if r["path"] == RECORDS_CSV)
         declared = [f["name"] for f in resource["schema"]["fields"]]
-        if declared != records.columns:
+        if declared != columns:
             problems.append("datapackage.json does not describe the columns of victims.csv")
         stated = package.get("ctdc", {}).get("k")
         if stated != policy.k:
