@@ -14,6 +14,7 @@ from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
 from ctdc_assets.assets.metadata import markdown_table
 from ctdc_assets.config import Settings
 from ctdc_assets.statistics import compute_aggregates
+from ctdc_assets.statistics.aggregates import input_columns
 from ctdc_assets.statistics.dashboard import render_dashboard
 from ctdc_assets.warehouse import POOL, Warehouse, replace_table
 
@@ -53,7 +54,10 @@ def build_statistics_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     def aggregates(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         require_passed_gates(context.instance, [MERGED_KEY])
         threshold = load_policy(settings.policy_file).k
-        victims = warehouse.read_table(MERGED_TABLE)
+        with warehouse.connection(read_only=True) as con:
+            present = set(con.table(MERGED_TABLE).columns)
+            columns = [f'"{c}"' for c in input_columns() if c in present]
+            victims = con.execute(f"SELECT {', '.join(columns)} FROM {MERGED_TABLE}").pl()
         tables = compute_aggregates(victims, threshold=threshold)
         with warehouse.connection() as con:
             con.execute("BEGIN TRANSACTION")  # readers see the old set or the new, never a mix

@@ -253,6 +253,23 @@ def people(victims: pl.DataFrame, standard: Standard | None = None) -> pl.DataFr
     )
 
 
+def input_columns(standard: Standard | None = None) -> list[str]:
+    """The columns of merged/victims that `people` reads (read no others: 10M records)."""
+    std = standard or load_standard()
+    return [*_TEXT_INPUTS, *_all_flags(std)]
+
+
+_TEXT_INPUTS = (
+    "yearOfRegistration",
+    "CountryOfExploitation",
+    "citizenship",
+    "Datasource",
+    "gender",
+    "ageBroad",
+    "majorityStatus",
+)
+
+
 def _all_flags(std: Standard) -> list[str]:
     return [v.name for v in std.variables if v.type == "flag"]
 
