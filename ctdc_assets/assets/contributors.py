@@ -15,7 +15,7 @@ from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.metadata import changes_by_key, markdown_table, table_metadata
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk, Harmonized
-from ctdc_assets.crosswalk.engine import Harmonizer, dedup_columns
+from ctdc_assets.crosswalk.engine import PROVENANCE_COLUMNS, Harmonizer, dedup_columns
 from ctdc_assets.crosswalk.readers import iter_delivery
 from ctdc_assets.landing import current_delivery
 from ctdc_assets.standard import load_standard
@@ -225,13 +225,38 @@ def harmonize_table(
     # Typed and empty first, so an all-filtered delivery still has the standard's columns.
     con.register("_chunk", harmonizer.empty())
     con.execute(f"CREATE TABLE {staging} AS SELECT * FROM _chunk")
+    # Only the columns the crosswalk reads (the widest, free text and identifiers, are
+    # not); whole rows are fetched for the few rows without a case id.
+    read = [
+        c for c in columns if c in {"source_row", *crosswalk.used_columns(), *PROVENANCE_COLUMNS}
+    ]
+    if not crosswalk.case_id:
+        read = columns
+    selected = ", ".join(["rowid AS _rowid", *(_quote(c) for c in read)])
+
+    def full_rows(rowids: pl.Series) -> pl.DataFrame:
+        if rowids.is_empty():
+            return con.execute(f"SELECT rowid AS _rowid, * FROM {raw_table} LIMIT 0").pl()
+        con.register("_rowids", rowids.alias("_rowid").to_frame())
+        try:
+            # The range lets DuckDB skip to the chunk's row groups.
+            return con.execute(
+                f"SELECT rowid AS _rowid, * FROM {raw_table} WHERE rowid BETWEEN ? AND ? "
+                "AND rowid IN (SELECT _rowid FROM _rowids)",
+                [rowids.min(), rowids.max()],
+            ).pl()
+        finally:
+            con.unregister("_rowids")
+
     low, high = con.execute(f"SELECT min(rowid), max(rowid) FROM {raw_table}").fetchone()
     for start in range(low or 0, (high if high is not None else -1) + 1, chunk_rows):
         raw = con.execute(
-            f"SELECT * FROM {raw_table} WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+            f"SELECT {selected} FROM {raw_table} WHERE rowid >= ? AND rowid < ?",
             [start, start + chunk_rows],
         ).pl()
-        out = harmonizer.map_chunk(raw)
+        if not raw.get_column("_rowid").is_sorted():
+            raw = raw.sort("_rowid")
+        out = harmonizer.map_chunk(raw, full_rows)
         del raw
         con.register("_chunk", out)
         con.execute(f"INSERT INTO {staging} BY NAME SELECT * FROM _chunk")

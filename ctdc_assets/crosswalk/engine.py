@@ -171,8 +171,18 @@ class Harmonizer:
         self.offset = 0
         self.counts = dict.fromkeys(COUNT_NAMES, 0)
 
-    def map_chunk(self, raw: pl.DataFrame) -> pl.DataFrame:
-        """The harmonized rows of the next `raw.height` delivered rows."""
+    def map_chunk(
+        self,
+        raw: pl.DataFrame,
+        full_rows: Callable[[pl.Series], pl.DataFrame] | None = None,
+    ) -> pl.DataFrame:
+        """The harmonized rows of the next `raw.height` delivered rows.
+
+        `raw` holds every delivered column, or, with `full_rows`, at least the columns
+        the crosswalk reads plus `_rowid`; `full_rows(rowids)` then returns every
+        delivered column (in delivery order, plus `_rowid`) of those rows, for record
+        keys of rows without a case id.
+        """
         wide = raw.with_row_index("_order", offset=self.offset)
         if "source_row" not in wide.columns:
             wide = wide.with_columns((pl.col("_order").cast(pl.Int64) + 1).alias("source_row"))
@@ -184,7 +194,16 @@ class Harmonizer:
         if self.cw.case_id:
             keep = ["_order", "source_row", *self.cw.used_columns(), *PROVENANCE_COLUMNS]
             frame = wide.select(c for c in dict.fromkeys(keep) if c in wide.columns)
-            ctx.wide = wide
+
+            def rows_of(orders: pl.Series) -> pl.DataFrame:
+                picked = wide.filter(pl.col("_order").is_in(orders.implode()))
+                if full_rows is None:
+                    return picked
+                full = full_rows(picked.get_column("_rowid"))
+                keys = picked.select("_order", "_rowid")
+                return keys.join(full, on="_rowid", how="left", maintain_order="left")
+
+            ctx.rows_of = rows_of
         if self.keep is not None:
             frame = frame.filter(self.keep.slice(self.offset, raw.height))
         self.offset += raw.height
@@ -197,7 +216,6 @@ class Harmonizer:
         self.counts["duplicates"] += raw.height - after_dedup
         self.counts["harmonized"] += frame.height
         out = ctx.variables(frame)
-        del wide
         out = out.with_columns(ctx.record_key(frame), pl.lit(self.cw.name).alias("contributor"))
         for name in PROVENANCE_COLUMNS:
             out = out.with_columns(
@@ -355,7 +373,8 @@ class _Context:
         self._dates: dict[tuple[str, str], pl.Series] = {}
         self._missing_rows: dict[str, pl.Series] = {}
         self._ages: dict[tuple[str | None, ...], pl.DataFrame] = {}
-        self.wide: pl.DataFrame | None = None  # every delivered column, when `frame` is narrowed
+        #: orders -> those rows with every delivered column, when `frame` is narrowed
+        self.rows_of: Callable[[pl.Series], pl.DataFrame] | None = None
 
     def date(self, frame: pl.DataFrame, column: str, date_format: str) -> pl.Series:
         """A date column parsed once per harmonize run (several rules share birthdates)."""
@@ -784,11 +803,9 @@ class _Context:
         """`_row_content` for the rows without a case id (null elsewhere), from every
         delivered column. Rows with a case id never share content with those without
         (the case id is part of it), so the n-th identical row is counted the same."""
-        wide = self.wide
-        if wide is None:
+        if self.rows_of is None:
             return self._row_content(frame)
-        orders = frame.get_column("_order").filter(cid.is_null())
-        rows = wide.filter(pl.col("_order").is_in(orders.implode()))
+        rows = self.rows_of(frame.get_column("_order").filter(cid.is_null()))
         content = self._row_content(rows)
         return frame.get_column("_order").replace_strict(
             rows.get_column("_order"), content, default=None, return_dtype=pl.String
