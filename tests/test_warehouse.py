@@ -60,3 +60,43 @@ def test_a_key_from_the_environment_wins_and_never_enters_resource_config(
     warehouse = _write_canary(settings)
     assert key not in repr(warehouse) and key not in str(warehouse.model_dump())
     assert not (settings.secrets_dir / "warehouse.key").exists()
+
+
+def _opened_by_another_process(settings: Settings) -> str:
+    """What a second process (another run, `ctdc verify`, a notebook) gets on opening."""
+    import subprocess
+    import sys
+
+    script = (
+        "from pathlib import Path\n"
+        "from ctdc_assets.warehouse import connect\n"
+        f"con = connect(Path({str(settings.warehouse_file)!r}), key={settings.warehouse_key()!r})\n"
+        "print(con.execute('SELECT count(*) FROM raw.people').fetchone()[0])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    return done.stdout.strip() or done.stderr.strip().splitlines()[-1]
+
+
+def test_the_file_is_free_for_other_processes_between_steps(deployment: Deployment) -> None:
+    """One DuckDB instance per process, but the file is attached only while in use."""
+    settings = deployment.settings
+    warehouse = _write_canary(settings)
+    assert _opened_by_another_process(settings) == "1000"
+
+    with warehouse.connection() as con:  # a step is using it: others must wait
+        assert "lock" in _opened_by_another_process(settings).lower()
+        with warehouse.connection(read_only=True) as inner:  # nested use, same process
+            assert inner.execute("SELECT count(*) FROM raw.people").fetchone()[0] == 1000
+        assert con.execute("SELECT count(*) FROM raw.people").fetchone()[0] == 1000
+    assert _opened_by_another_process(settings) == "1000"
+
+
+def test_writing_inside_a_read_only_use_is_refused(deployment: Deployment) -> None:
+    warehouse = _write_canary(deployment.settings)
+    with (
+        warehouse.connection(read_only=True),
+        pytest.raises(RuntimeError, match="for writing"),
+        warehouse.connection(),
+    ):
+        pass
+    assert warehouse.read_table("raw.people").height == 1000  # and the file is usable after
