@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -12,6 +13,7 @@ from ctdc_assets.landing import sha256_file
 from ctdc_assets.release.bundle import (
     BundleContent,
     ReleaseError,
+    formula_cells,
     latest_release,
     write_bundle,
 )
@@ -60,3 +62,18 @@ def test_cells_a_spreadsheet_would_execute_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ReleaseError, match="formula character"):
         write_bundle(tmp_path, "r1", _content(records), verify=lambda _: [])
     assert not any(tmp_path.iterdir())
+
+
+def test_formula_cells_are_found_in_a_duckdb_relation_too() -> None:
+    """The candidate table is checked in DuckDB (not read into memory): same verdict."""
+    frame = pl.DataFrame(
+        {
+            "gender": ["Male", "\tFemale"],
+            "citizenship": ["+44", "FR"],
+            "age": [-5, 12],
+            "note": ["a=b", None],
+        }
+    )
+    con = duckdb.connect()
+    relation = con.from_arrow(frame.to_arrow())
+    assert formula_cells(relation) == formula_cells(frame) == ["gender", "citizenship"]

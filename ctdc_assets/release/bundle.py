@@ -21,7 +21,8 @@ import polars as pl
 from ctdc_assets.landing import sha256_file
 
 #: Spreadsheet programs execute cells starting with these (CSV injection).
-FORMULA_START = r"^[=+@\t\r]"
+FORMULA_CHARACTERS = "=+@\t\r"
+FORMULA_START = f"^[{FORMULA_CHARACTERS}]"
 MANIFEST = "manifest.json"
 RECORDS_CSV = "victims.csv"
 RECORDS_PARQUET = "victims.parquet"
@@ -53,15 +54,16 @@ def new_release_id(now: datetime | None = None) -> str:
 def formula_cells(frame: pl.DataFrame | duckdb.DuckDBPyRelation) -> list[str]:
     """Columns holding a value a spreadsheet would run as a formula."""
     if isinstance(frame, duckdb.DuckDBPyRelation):
-        if not frame.columns:
+        # Only text can start with one of the characters (a number's text never does).
+        text = [c for c, t in zip(frame.columns, frame.dtypes, strict=True) if str(t) == "VARCHAR"]
+        if not text:
             return []
+        firsts = ", ".join(f"chr({ord(c)})" for c in FORMULA_CHARACTERS)
         tests = ", ".join(
-            f"coalesce(bool_or(regexp_matches(CAST({_quote(c)} AS VARCHAR), "
-            f"'{FORMULA_START}')), false)"
-            for c in frame.columns
+            f"coalesce(bool_or(left({_quote(c)}, 1) IN ({firsts})), false)" for c in text
         )
         found = frame.aggregate(tests).fetchone() or ()  # no view: the catalog is read-only
-        return [name for name, hit in zip(frame.columns, found, strict=True) if hit]
+        return [name for name, hit in zip(text, found, strict=True) if hit]
     return [
         name
         for name in frame.columns
