@@ -169,8 +169,6 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def test_a_candidate_violating_k_blocks_publication_now_and_on_the_schedule(
     loaded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import polars as pl
-
     import ctdc_assets.assets.release as release_assets
 
     deployment, _ = loaded
@@ -180,15 +178,16 @@ def test_a_candidate_violating_k_blocks_publication_now_and_on_the_schedule(
     before = _snapshot(releases)
     latest = (releases / "latest").resolve()
 
-    real = release_assets.anonymize
+    real = release_assets.write_candidate
 
-    def leaky(victims, policy):  # one record made unique on its quasi-identifiers
-        result = real(victims, policy)
-        first = result.frame.head(1).with_columns(pl.lit("1999").alias("yearOfRegistration"))
-        result.frame = pl.concat([result.frame.slice(1), first])
-        return result
+    def leaky(con, source, target, *args, **kwargs):  # one record made unique on its QIs
+        real(con, source, target, *args, **kwargs)
+        con.execute(
+            f"UPDATE {target} SET yearOfRegistration = '1999' "
+            f"WHERE rowid = (SELECT min(rowid) FROM {target})"
+        )
 
-    monkeypatch.setattr(release_assets, "anonymize", leaky)
+    monkeypatch.setattr(release_assets, "write_candidate", leaky)
     outcome = run_pipeline(settings, selection='key:"release/candidate"+')
     assert not outcome.success
     assert any("k_anonymity" in f or "k =" in f for f in outcome.failed_checks), outcome.summary()
