@@ -31,6 +31,7 @@ from ctdc_assets.anonymize.engine import (
 )
 from ctdc_assets.anonymize.hierarchies import Hierarchy, build_hierarchies
 from ctdc_assets.anonymize.policy import ReleasePolicy
+from ctdc_assets.columns import quote, read_columns
 from ctdc_assets.standard import Standard, load_standard
 
 BATCH_ROWS = 500_000  # rows hashed at a time
@@ -45,21 +46,6 @@ class Candidate:
     rows: np.ndarray  # rowid of every input record, in input order
     position: np.ndarray  # output position of every kept record, in input order
     figures: dict
-
-
-def _quote(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
-
-
-def read_compact(con: duckdb.DuckDBPyConnection, table: str, columns: list[str]) -> pl.DataFrame:
-    """`columns` of `table` in its stored order, one at a time, strings as Enums."""
-    out: dict[str, pl.Series] = {}
-    for column in columns:
-        series = con.execute(f"SELECT {_quote(column)} FROM {table}").pl().to_series()
-        if series.dtype == pl.String:
-            series = series.cast(pl.Enum(series.drop_nulls().unique().sort()))
-        out[column] = series
-    return pl.DataFrame(out)
 
 
 def _enum_columns(
@@ -88,7 +74,7 @@ def anonymize_table(
     qis = policy.qi_names
     attributes = policy.l_diversity.attributes if policy.l_diversity else []
     extra = [c for c in [*attributes, *figure_columns(policy)] if c not in qis]
-    narrow = read_compact(con, table, list(dict.fromkeys([*qis, *extra])))
+    narrow = read_columns(con, table, list(dict.fromkeys([*qis, *extra])))
     recoding = recode(narrow, policy, standard=standard, hierarchies=hierarchies)
     kept = pl.Series(recoding.kept)
     published = pl.DataFrame(
@@ -119,7 +105,7 @@ def _row_hashes(
     replaced = set(policy.release_qi_columns)
     plain = [c for c in columns if c not in replaced]
     reader = con.execute(
-        f"SELECT {', '.join(_quote(c) for c in plain)} FROM {table}"
+        f"SELECT {', '.join(quote(c) for c in plain)} FROM {table}"
     ).fetch_record_batch(BATCH_ROWS)
     parts, start = [], 0
     for batch in reader:
@@ -173,9 +159,9 @@ def write_candidate(
             con.register(name, lookup)
             registered.append(name)
             joins.append(f"JOIN {name} AS l{j} ON l{j}._code = r._label{j}")
-            source_of |= {c: f"l{j}.{_quote(c)}" for c in strings}
+            source_of |= {c: f"l{j}.{quote(c)}" for c in strings}
         select = ", ".join(
-            f"{source_of.get(c, 'v.' + _quote(c))} AS {_quote(c)}"
+            f"{source_of.get(c, 'v.' + quote(c))} AS {quote(c)}"
             for c in policy.release_columns(standard)
         )
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {target.split('.')[0]}")
