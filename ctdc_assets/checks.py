@@ -20,7 +20,7 @@ from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
 from ctdc_assets.assets.metadata import markdown_table
 from ctdc_assets.assets.release import CANDIDATE_KEY, CANDIDATE_TABLE
 from ctdc_assets.assets.statistics import AGGREGATES_KEY, read_aggregates
-from ctdc_assets.columns import read_columns
+from ctdc_assets.bounded import read_columns
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
 from ctdc_assets.quality.bridge import Suite, load_suite

@@ -1,34 +1,19 @@
 """`merged/victims`: every contributor's harmonized table in one dataset."""
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import dagster as dg
-import duckdb
 
 from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS, harmonized_key
 from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.metadata import changes_by_key, exists, markdown_table, table_metadata
+from ctdc_assets.bounded import memory_limit
 from ctdc_assets.standard import load_standard
 from ctdc_assets.warehouse import POOL, Warehouse
 
 MERGED_KEY = dg.AssetKey(["merged", "victims"])
 MERGED_TABLE = "merged.victims"
 STAGING_TABLE = "merged.victims_next"
-#: DuckDB's memory for the merge: beyond it the window and sort spill to disk. Its
-#: default (80% of RAM) let a 10M-record merge reach 11 GiB of resident memory.
-MEMORY_LIMIT = "3GB"
-
-
-@contextmanager
-def memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
-    """DuckDB's memory limit set to `limit` for a block (the instance is the process's)."""
-    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    con.execute(f"SET memory_limit = '{limit}'")
-    try:
-        yield
-    finally:
-        con.execute(f"SET memory_limit = '{before}'")
 
 
 def build_merged_asset(contributors: Sequence[str]) -> dg.AssetsDefinition:
@@ -63,7 +48,7 @@ def build_merged_asset(contributors: Sequence[str]) -> dg.AssetsDefinition:
             # as a TEMP table held in memory: at 10M records that alone took GBs, and the
             # rename below saves copying the table once more.
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {MERGED_TABLE.split('.')[0]}")
-            with memory_limit(con, MEMORY_LIMIT):
+            with memory_limit(con):
                 con.execute(
                     f"""
                     CREATE OR REPLACE TABLE {STAGING_TABLE} AS

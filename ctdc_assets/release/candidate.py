@@ -31,7 +31,7 @@ from ctdc_assets.anonymize.engine import (
 )
 from ctdc_assets.anonymize.hierarchies import Hierarchy, build_hierarchies
 from ctdc_assets.anonymize.policy import ReleasePolicy
-from ctdc_assets.columns import quote, read_columns
+from ctdc_assets.bounded import memory_limit, quote, read_columns
 from ctdc_assets.standard import Standard, load_standard
 
 BATCH_ROWS = 500_000  # rows hashed at a time
@@ -165,10 +165,12 @@ def write_candidate(
             for c in policy.release_columns(standard)
         )
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {target.split('.')[0]}")
-        con.execute(
-            f"CREATE OR REPLACE TABLE {target} AS SELECT {select} FROM {source} AS v "
-            f"JOIN _recoded AS r ON v.rowid = r.{_ROW} {' '.join(joins)} ORDER BY r._position"
-        )
+        with memory_limit(con):
+            con.execute(
+                f"CREATE OR REPLACE TABLE {target} AS SELECT {select} FROM {source} AS v "
+                f"JOIN _recoded AS r ON v.rowid = r.{_ROW} {' '.join(joins)} "
+                "ORDER BY r._position"
+            )
     finally:
         for name in registered:
             con.unregister(name)
