@@ -45,8 +45,8 @@ def read_columns(
 
 #: DuckDB's memory for a big statement (merge, candidate write); beyond it, it spills.
 #: Measured at 10M records: 11 GiB resident for the merge, 9 GiB for the candidate
-#: write with DuckDB's default.
-BIG_STATEMENT_MEMORY = "3GB"
+#: write with DuckDB's default; with 3GB the merge's window failed (Out of Memory).
+BIG_STATEMENT_MEMORY = "6GB"
 
 
 @contextmanager
