@@ -4,7 +4,8 @@ A contributor is a crosswalk file plus a landing folder: adding both makes these
 assets appear, with no Python change.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -102,7 +103,7 @@ def build_contributor_assets(
     def harmonized(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         require_passed_gates(context.instance, [raw_key(contributor)])
         table = f"harmonized.{contributor}"
-        with warehouse.connection() as con:
+        with warehouse.connection() as con, one_thread(con):
             # One transaction: a failure leaves the previous table, audit and no staging.
             con.execute("BEGIN TRANSACTION")
             try:
@@ -144,6 +145,18 @@ def build_contributor_assets(
     return [raw, harmonized]
 
 
+@contextmanager
+def one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """DuckDB with one thread while inside: inserting into the encrypted file with one
+    thread takes half the CPU of a parallel insert (measured: 2.6M CSV rows, 45 -> 23 s)."""
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {threads}")
+
+
 def load_batches(
     con: duckdb.DuckDBPyConnection, table: str, batches: Iterable[pl.DataFrame]
 ) -> int:
@@ -156,23 +169,24 @@ def load_batches(
     schema = table.split(".")[0]
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     rows = 0
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for batch in batches:
-            con.register("_batch", batch)
+    with one_thread(con):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for batch in batches:
+                con.register("_batch", batch)
+                if rows == 0:
+                    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _batch")
+                else:
+                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch")
+                con.unregister("_batch")
+                rows += batch.height
+                del batch
             if rows == 0:
-                con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _batch")
-            else:
-                con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch")
-            con.unregister("_batch")
-            rows += batch.height
-            del batch
-        if rows == 0:
-            raise ValueError(f"{table}: no rows to load")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+                raise ValueError(f"{table}: no rows to load")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     return rows
 
 
