@@ -38,7 +38,10 @@ def loaded_records(folder: Path) -> Iterator[tuple[duckdb.DuckDBPyRelation, str]
         row_column = f"_{row_column}_"
     with tempfile.TemporaryDirectory(prefix="ctdc-verify-") as scratch:
         path = Path(scratch) / "records.parquet"
-        source.with_row_index(row_column, offset=1).sink_parquet(path)
+        # Scratch: no compression nor statistics (a fifth less CPU at 1M records).
+        source.with_row_index(row_column, offset=1).sink_parquet(
+            path, compression="uncompressed", statistics=False
+        )
         con = duckdb.connect()
         try:
             yield con.read_parquet(str(path)), row_column
