@@ -50,13 +50,16 @@ BIG_STATEMENT_MEMORY = "6GB"
 
 
 @contextmanager
-def memory_limit(
-    con: duckdb.DuckDBPyConnection, limit: str = BIG_STATEMENT_MEMORY
-) -> Iterator[None]:
-    """DuckDB's memory limit set to `limit` for a block (the instance is the process's)."""
-    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    con.execute(f"SET memory_limit = '{limit}'")
+def duckdb_settings(con: duckdb.DuckDBPyConnection, **values: str | int) -> Iterator[None]:
+    """DuckDB settings (e.g. memory_limit, threads) for a block, then the previous values
+    again: the instance is the process's, shared by every step."""
+    before = {
+        name: con.execute(f"SELECT current_setting('{name}')").fetchone()[0] for name in values
+    }
     try:
+        for name, value in values.items():
+            con.execute(f"SET {name} = '{value}'")
         yield
     finally:
-        con.execute(f"SET memory_limit = '{before}'")
+        for name, value in before.items():
+            con.execute(f"SET {name} = '{value}'")

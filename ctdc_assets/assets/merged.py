@@ -7,7 +7,7 @@ import dagster as dg
 from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS, harmonized_key
 from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.metadata import changes_by_key, exists, markdown_table, table_metadata
-from ctdc_assets.bounded import memory_limit
+from ctdc_assets.bounded import BIG_STATEMENT_MEMORY, duckdb_settings
 from ctdc_assets.standard import load_standard
 from ctdc_assets.warehouse import POOL, Warehouse
 
@@ -48,7 +48,7 @@ def build_merged_asset(contributors: Sequence[str]) -> dg.AssetsDefinition:
             # as a TEMP table held in memory: at 10M records that alone took GBs, and the
             # rename below saves copying the table once more.
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {MERGED_TABLE.split('.')[0]}")
-            with memory_limit(con):
+            with duckdb_settings(con, memory_limit=BIG_STATEMENT_MEMORY):
                 con.execute(
                     f"""
                     CREATE OR REPLACE TABLE {STAGING_TABLE} AS

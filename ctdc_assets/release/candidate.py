@@ -31,7 +31,7 @@ from ctdc_assets.anonymize.engine import (
 )
 from ctdc_assets.anonymize.hierarchies import Hierarchy, build_hierarchies
 from ctdc_assets.anonymize.policy import ReleasePolicy
-from ctdc_assets.bounded import memory_limit, quote, read_columns
+from ctdc_assets.bounded import BIG_STATEMENT_MEMORY, duckdb_settings, quote, read_columns
 from ctdc_assets.standard import Standard, load_standard
 
 BATCH_ROWS = 500_000  # rows hashed at a time
@@ -165,7 +165,8 @@ def write_candidate(
             for c in policy.release_columns(standard)
         )
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {target.split('.')[0]}")
-        with memory_limit(con):
+        # One thread, as `replace_table` writes: at 92k records half the CPU of two.
+        with duckdb_settings(con, memory_limit=BIG_STATEMENT_MEMORY, threads=1):
             con.execute(
                 f"CREATE OR REPLACE TABLE {target} AS SELECT {select} FROM {source} AS v "
                 f"JOIN _recoded AS r ON v.rowid = r.{_ROW} {' '.join(joins)} "
