@@ -24,6 +24,7 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from ctdc_assets.bounded import duckdb_settings
 from ctdc_assets.config import Settings
 
 POOL = "warehouse"
@@ -174,9 +175,7 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, source: pl.DataFra
     """
     schema = table.split(".")[0]
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-    con.execute("SET threads = 1")
-    try:
+    with duckdb_settings(con, threads=1):
         if isinstance(source, str):
             con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
             return
@@ -185,5 +184,3 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, source: pl.DataFra
             con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _incoming")
         finally:
             con.unregister("_incoming")
-    finally:
-        con.execute(f"SET threads = {threads}")
