@@ -615,13 +615,20 @@ def release_figures_of(
 
 
 def qi_columns(
-    policy: ReleasePolicy, hierarchies: dict[str, Hierarchy], labels: np.ndarray
+    policy: ReleasePolicy,
+    hierarchies: dict[str, Hierarchy],
+    labels: np.ndarray,
+    *,
+    as_enum: bool = False,
 ) -> dict[str, pl.Series]:
-    """Published QI (and region) columns as strings, from label codes of some records."""
+    """Published QI (and region) columns as strings (or, compact, as Enums of the same
+    values), from label codes of some records."""
     replaced: dict[str, pl.Series] = {}
     for j, q in enumerate(policy.qi_names):
         indices = pl.Series(labels[:, j], dtype=pl.UInt32)
         for column, strings in label_strings(hierarchies[q]).items():
+            if as_enum:
+                strings = strings.cast(pl.Enum(strings.unique().sort()))
             replaced[column] = strings.gather(indices)
     return replaced
 

@@ -48,18 +48,6 @@ class Candidate:
     figures: dict
 
 
-def _enum_columns(
-    policy: ReleasePolicy, hierarchies: dict[str, Hierarchy], labels: np.ndarray
-) -> dict[str, pl.Series]:
-    """Published QI (and region) columns as Enums: same values as `qi_columns`, compact."""
-    out: dict[str, pl.Series] = {}
-    for j, q in enumerate(policy.qi_names):
-        indices = pl.Series(labels[:, j], dtype=pl.UInt32)
-        for column, strings in label_strings(hierarchies[q]).items():
-            out[column] = strings.cast(pl.Enum(strings.unique().sort())).gather(indices)
-    return out
-
-
 def anonymize_table(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -79,7 +67,7 @@ def anonymize_table(
     kept = pl.Series(recoding.kept)
     published = pl.DataFrame(
         {
-            **_enum_columns(policy, hierarchies, recoding.labels),
+            **qi_columns(policy, hierarchies, recoding.labels, as_enum=True),
             **{c: narrow[c] for c in figure_columns(policy)},
         }
     ).filter(kept)
