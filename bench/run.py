@@ -540,8 +540,8 @@ def run_bench(args: argparse.Namespace) -> tuple[Path, bool]:
     stem = out / f"{bench.date}-{args.records}"
     stem.with_suffix(".json").write_text(json.dumps(asdict(bench), indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown(bench) + "\n")
-    if not args.keep and ok:
-        shutil.rmtree(workdir, ignore_errors=True)
+    if not args.keep and ok and not out.resolve().is_relative_to(workdir.resolve()):
+        shutil.rmtree(workdir, ignore_errors=True)  # (never with the results inside it)
     say(f"results: {stem}.json, {stem}.md")
     return stem.with_suffix(".json"), ok
 
