@@ -460,18 +460,7 @@ def _iter_jsonl(crosswalk: Crosswalk, path: Path, batch_rows: int) -> Iterator[p
             yield _read_jsonl(crosswalk, path)  # raises the error, located
             return
         lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
-        try:
-            parsed = pl.read_ndjson(io.BytesIO(block), schema=schema)
-        except Exception:
-            parsed = None
-        if parsed is not None and parsed.height == lines:
-            flat = _flatten(parsed)
-            del parsed
-            numbers = pl.int_range(first_line, first_line + lines, dtype=pl.Int64)
-            frame = flat.with_columns(numbers.alias("source_row"))
-        else:
-            # Blank lines (skipped, line numbers kept) or an error to locate: line by line.
-            frame = _read_jsonl_lines(path, block.decode("utf-8"), first_line, schema)
+        frame = _parse_lines(path, block, first_line, schema)
         records += frame.height
         first_line += lines if block.endswith(b"\n") else lines - 1
         yield frame
@@ -513,21 +502,33 @@ def _read_jsonl(crosswalk: Crosswalk, path: Path) -> pl.DataFrame:
     if encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "utf-8-sig"):
         data = text.encode("utf-8")
     del text
-    # Common case: no blank line, so record i is line i; parse the bytes as they are.
-    # Polars skips blank lines, so as many records as lines means there were none.
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    try:
-        parsed = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
-    except Exception:
-        parsed = None
-    if parsed is not None and parsed.height == lines:
-        del data
-        flat = _flatten(parsed)
-        return flat.with_columns(pl.int_range(1, lines + 1, dtype=pl.Int64).alias("source_row"))
-    frame = _read_jsonl_lines(path, data.decode("utf-8"), 1, None)
+    frame = _parse_lines(path, data, 1, None)
     if frame.height == 0:
         raise DeliveryError(f"{path}: no records (only blank lines)")
     return frame
+
+
+def _parse_lines(
+    path: Path, data: bytes, first_line: int, schema: pl.Schema | None
+) -> pl.DataFrame:
+    """JSON lines (UTF-8, numbered from `first_line`) as flat text columns + `source_row`.
+
+    Common case: no blank line, so record i is line i and the bytes are parsed at once
+    (Polars skips blank lines, so as many records as lines means there were none);
+    otherwise line by line, which keeps line numbers and locates an error.
+    """
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    try:
+        if schema is None:
+            parsed = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+        else:
+            parsed = pl.read_ndjson(io.BytesIO(data), schema=schema)
+    except Exception:
+        parsed = None
+    if parsed is not None and parsed.height == lines:
+        numbers = pl.int_range(first_line, first_line + lines, dtype=pl.Int64)
+        return _flatten(parsed).with_columns(numbers.alias("source_row"))
+    return _read_jsonl_lines(path, data.decode("utf-8"), first_line, schema)
 
 
 def _read_jsonl_lines(
