@@ -26,6 +26,9 @@ def _landing_is_empty(landing: Path) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ctdc_assets.quality import gx_process
+
+    gx_process.start()  # GX loads on the other core while Dagster starts and data loads
     settings = Settings.from_env()
     if _landing_is_empty(settings.landing_dir):
         from ctdc_assets.sample_data import write_sample

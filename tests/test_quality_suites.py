@@ -236,32 +236,19 @@ def test_merged_catches_duplicates_leaks_and_lost_rows(harmonized: dict) -> None
 
 @pytest.mark.slow
 def test_all_gates_at_full_sample_scale(tmp_path: Path, crosswalks: dict) -> None:
-    """~92,000 records: every gate passes, and the gates together stay within seconds."""
-    import time
-
-    from ctdc_assets.quality.bridge import prewarm
-
-    prewarm().join()  # GX import is a one-off per process, timed apart
+    """~92,000 records, as `ctdc run` writes them: every gate passes, with no warning
+    after harmonization (speed is the benchmark's business, `make bench`)."""
     files = write_sample(tmp_path, records=92_000)
-    timings: dict[str, float] = {}
     harmonized_counts = {}
     frames = []
     for name, path in files.items():
         raw = read_delivery(crosswalks[name], path)
-        started = time.perf_counter()
         result = run_raw_gate(raw, contributor=name, personal_columns=crosswalks[name].identifiers)
-        timings[result.gate] = time.perf_counter() - started
         assert result.passed, result.summary()
         h = harmonize(crosswalks[name], raw, KEY)
-        started = time.perf_counter()
         result = gate(h, crosswalks[name])
-        timings[result.gate] = time.perf_counter() - started
         assert result.passed and not result.warnings, result.failures_markdown()
         harmonized_counts[name] = h.frame.height
         frames.append(h.frame)
-    started = time.perf_counter()
     result = run_merged_gate(pl.concat(frames), harmonized_counts=harmonized_counts)
-    timings[result.gate] = time.perf_counter() - started
     assert result.passed, result.failures_markdown()
-    print({gate: round(seconds, 2) for gate, seconds in timings.items()})
-    assert sum(timings.values()) < 30, timings  # ~4 s on a quiet 2-core box

@@ -3,7 +3,8 @@
 `bridge.run_suite` validates a table against a suite JSON and returns a `GateResult`
 (`.to_check_result()` for a blocking asset check, `.to_markdown()` for the report);
 `suites` generates the harmonized and merged suites from the standard; `report`
-writes the release's quality report. GX itself is imported only when a suite runs.
+writes the release's quality report; `gx_process` runs GX itself in a process of its
+own, started early (`gx_process.start()`) so its import overlaps a run's start-up.
 """
 
 from ctdc_assets.quality.bridge import (
@@ -12,8 +13,7 @@ from ctdc_assets.quality.bridge import (
     Suite,
     SuiteError,
     load_suite,
-    prewarm,
     run_suite,
 )
 
-__all__ = ["GateResult", "Outcome", "Suite", "SuiteError", "load_suite", "prewarm", "run_suite"]
+__all__ = ["GateResult", "Outcome", "Suite", "SuiteError", "load_suite", "run_suite"]

@@ -16,9 +16,9 @@ fit. So the bridge lets GX decide *which values* are unexpected and lets Polars 
   expectations a frame of the right length with no columns;
 - anything else (mean, increasing, ...) gets the full columns it names.
 
-All of that runs in one GX validation per kind, against an ephemeral context. GX is
-imported on first use only (~3 s on a laptop, ~12 s on a slow CI box), so the
-Dagster code location still loads fast.
+All of that runs in one GX validation per kind, against an ephemeral context, in a
+process of its own (`gx_process`): its ~4 s import overlaps the run's start-up on the
+other core, and the Dagster code location never imports GX.
 
 Severity is GX's own `severity` field (`critical` blocks, `warning` reports); a suite
 must set it on every expectation. An expectation type GX does not know, or kwargs it
@@ -32,9 +32,7 @@ import datetime as dt
 import fnmatch
 import io
 import json
-import os
 import re
-import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -43,11 +41,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
+from ctdc_assets.quality import gx_process
 from ctdc_assets.quality.derive import TABLE_WISE, VALUE_WISE, derived_expr, source_columns
 
 if TYPE_CHECKING:
     import dagster as dg
-    import pandas as pd
 
 __all__ = [
     "ExpectationSpec",
@@ -57,7 +55,6 @@ __all__ = [
     "Suite",
     "SuiteError",
     "load_suite",
-    "prewarm",
     "run_suite",
 ]
 
@@ -197,41 +194,42 @@ def load_suite(source: Path | str | Mapping[str, Any]) -> Suite:
     if not isinstance(data.get("name"), str) or not isinstance(data.get("expectations"), list):
         raise SuiteError(f"{where}: needs a string 'name' and a list 'expectations'")
 
-    gx = _gx()
     problems: list[str] = []
-    specs: list[ExpectationSpec] = []
+    valid: list[tuple[int, dict[str, Any]]] = []
     for i, raw in enumerate(data["expectations"]):
         type_ = raw.get("type") or raw.get("expectation_type")
-        label = f"expectation #{i + 1} ({type_})"
         severity = raw.get("severity")
         if severity not in ("critical", "warning"):
-            problems.append(f"{label}: severity must be 'critical' or 'warning', not {severity!r}")
-            continue
-        try:
-            config = gx.ExpectationConfiguration(
-                type=type_,
-                kwargs=dict(raw.get("kwargs", {})),
-                meta=raw.get("meta"),
-                description=raw.get("description"),
-                severity=severity,
+            problems.append(
+                f"expectation #{i + 1} ({type_}): severity must be 'critical' or 'warning', "
+                f"not {severity!r}"
             )
-            impl = type(config.to_domain_obj())
-        except gx.ExpectationNotFoundError:
-            problems.append(f"{label}: unknown expectation type")
             continue
-        except Exception as error:  # pydantic / GX configuration errors
-            message = " ".join(str(error).split())
-            problems.append(f"{label}: invalid configuration: {message[:300]}")
+        valid.append((i, raw))
+    configs = [
+        {
+            "type": raw.get("type") or raw.get("expectation_type"),
+            "kwargs": dict(raw.get("kwargs", {})),
+            "meta": raw.get("meta"),
+            "description": raw.get("description"),
+            "severity": raw["severity"],
+        }
+        for _, raw in valid
+    ]
+    specs: list[ExpectationSpec] = []
+    for (i, raw), config, checked in zip(valid, configs, gx_process.check(configs), strict=True):
+        if checked.error:
+            problems.append(f"expectation #{i + 1} ({config['type']}): {checked.error}")
             continue
         specs.append(
             ExpectationSpec(
                 index=i,
-                type=type_,
-                kwargs=dict(raw.get("kwargs", {})),
-                severity=severity,
-                description=raw.get("description") or _default_description(type_),
+                type=config["type"],
+                kwargs=config["kwargs"],
+                severity=config["severity"],
+                description=raw.get("description") or _default_description(config["type"]),
                 meta=dict(raw.get("meta") or {}),
-                kind=_kind(type_, impl, gx),
+                kind=_kind(config["type"], checked.row_wise),
             )
         )
     if problems:
@@ -245,7 +243,7 @@ def _default_description(type_: str) -> str:
     return type_.removeprefix("expect_").replace("_", " ")
 
 
-def _kind(type_: str, impl: type, gx: Any) -> Kind:
+def _kind(type_: str, row_wise: bool) -> Kind:
     if type_ in _UNIQUE_TYPES:
         return "unique"
     if type_ in _SCHEMA_TYPES:
@@ -254,7 +252,7 @@ def _kind(type_: str, impl: type, gx: Any) -> Kind:
         return "rows"
     if type_ in _DISTINCT_TYPES:
         return "distinct"
-    if type_ not in _ORDER_DEPENDENT_TYPES and issubclass(impl, gx.row_wise_classes):
+    if type_ not in _ORDER_DEPENDENT_TYPES and row_wise:
         return "map"
     return "full"
 
@@ -520,88 +518,6 @@ def _short(value: Any, *, show_dates: bool = False) -> str:
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
 
 
-# --------------------------------------------------------------------------- GX access
-
-
-class _GX:
-    """Lazily imported GX pieces and one ephemeral context per process."""
-
-    def __init__(self) -> None:
-        os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # never phone home
-        import great_expectations as gx
-        from great_expectations.exceptions import ExpectationNotFoundError
-        from great_expectations.expectations import expectation as base
-        from great_expectations.expectations.expectation_configuration import (
-            ExpectationConfiguration,
-        )
-
-        self.gx = gx
-        self.ExpectationConfiguration = ExpectationConfiguration
-        self.ExpectationNotFoundError = ExpectationNotFoundError
-        self.row_wise_classes = (
-            base.ColumnMapExpectation,
-            base.ColumnPairMapExpectation,
-            base.MulticolumnMapExpectation,
-        )
-        self.lock = threading.Lock()
-        context = gx.get_context(mode="ephemeral")
-        context.variables.progress_bars = {"globally": False}
-        asset = context.data_sources.add_pandas("ctdc_quality").add_dataframe_asset("frame")
-        self.batch_definition = asset.add_batch_definition_whole_dataframe("whole")
-
-    def validate(
-        self, frame: pd.DataFrame, configs: list[dict[str, Any]], index_columns: list[str]
-    ) -> dict[int, Any]:
-        """Validate `configs` (dicts with a `meta._i` index) on `frame`; results by index.
-
-        Two passes: every expectation with BOOLEAN_ONLY (half the cost of COMPLETE), then
-        only the failed ones again with COMPLETE, for their unexpected rows and values.
-        """
-        complete: dict[str, Any] = {
-            "result_format": "COMPLETE",
-            "return_unexpected_index_query": False,
-        }
-        if index_columns:
-            complete["unexpected_index_column_names"] = index_columns
-        with self.lock:
-            batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-            results = self._run(batch, configs, {"result_format": "BOOLEAN_ONLY"})
-            failed = [c for c in configs if not results[c["meta"]["_i"]].success]
-            if failed:
-                results.update(self._run(batch, failed, complete))
-        return results
-
-    def _run(
-        self, batch: Any, configs: list[dict[str, Any]], result_format: dict
-    ) -> dict[int, Any]:
-        expectations = [
-            self.ExpectationConfiguration(**config).to_domain_obj() for config in configs
-        ]
-        suite = self.gx.ExpectationSuite(name="ctdc_bridge", expectations=expectations)
-        validation = batch.validate(suite, result_format=result_format)
-        return {r.expectation_config.meta["_i"]: r for r in validation.results}
-
-
-_GX_INSTANCE: _GX | None = None
-_GX_LOCK = threading.Lock()
-
-
-def prewarm() -> threading.Thread:
-    """Import GX in a background thread (e.g. when a run starts reading deliveries), so
-    the first gate does not wait for it; a no-op once GX is loaded."""
-    thread = threading.Thread(target=_gx, name="ctdc-gx-prewarm", daemon=True)
-    thread.start()
-    return thread
-
-
-def _gx() -> _GX:
-    global _GX_INSTANCE
-    with _GX_LOCK:
-        if _GX_INSTANCE is None:
-            _GX_INSTANCE = _GX()
-        return _GX_INSTANCE
-
-
 # --------------------------------------------------------------------------- running
 
 
@@ -644,7 +560,6 @@ def run_suite(
     started = time.perf_counter()
     if not isinstance(suite, Suite):
         suite = load_suite(suite)
-    gx = _gx()
     params = builtin_parameters() | dict(parameters or {})
     personal = set(personal_columns) | suite.personal_columns
     overrides = dict(severity_overrides or {})
@@ -681,7 +596,6 @@ def run_suite(
         rows = options.get("row_column", row_column if table == "main" else None)
         run = _TableRun(
             row_label=options.get("row_label", "rows"),
-            gx=gx,
             frame=frames[table],
             derived=suite.derived_columns if table == "main" else [],
             parameters=params,
@@ -796,7 +710,6 @@ class _TableRun:
     def __init__(
         self,
         *,
-        gx: _GX,
         frame: pl.DataFrame | pl.LazyFrame,
         derived: Sequence[Mapping[str, Any]],
         parameters: Mapping[str, Any],
@@ -805,7 +718,6 @@ class _TableRun:
         row_label: str = "rows",
         chunk_rows: int | None = None,
     ) -> None:
-        self.gx = gx
         self.row_label = row_label
         self.chunk_rows = chunk_rows or CHUNK_ROWS
         self.timings: dict[str, float] = {}
@@ -940,7 +852,7 @@ class _TableRun:
         if wide:
             frame, configs = self._wide_frame(wide, domains)
             t = self._tick("prepare", t)
-            results = self.gx.validate(frame, configs, [_INDEX])
+            results = gx_process.validate(frame, configs, [_INDEX])
             t = self._tick("gx", t)
             for spec in wide:
                 out[spec.index] = self._map_outcome(spec, domains[self._key(spec)], results)
@@ -951,7 +863,7 @@ class _TableRun:
             frame, index = self._plain_frame(kind, group)
             t = self._tick("prepare", t)
             configs = [self._config(s, {}) for s in group]
-            results = self.gx.validate(frame, configs, index)
+            results = gx_process.validate(frame, configs, index)
             t = self._tick("gx", t)
             for spec in group:
                 out[spec.index] = self._plain_outcome(spec, results[spec.index])
@@ -1035,16 +947,15 @@ class _TableRun:
         self,
         specs: list[ExpectationSpec],
         domains: dict[tuple[tuple[str, ...], DomainMode], _Domain],
-    ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-        """One pandas frame holding every domain's distinct values side by side."""
-        import pandas as pd
+    ) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+        """One frame holding every domain's distinct values side by side."""
 
         def height(d: _Domain) -> int:
             assert d.groups is not None
             return 2 * d.groups.height if d.unique else d.groups.height
 
         size = max((height(d) for d in domains.values()), default=0)
-        data: dict[str, Any] = {_INDEX: pd.RangeIndex(size)}
+        data: dict[str, pl.Series] = {_INDEX: pl.int_range(size, eager=True).alias(_INDEX)}
         for k, domain in enumerate(domains.values()):
             assert domain.groups is not None
             names = []
@@ -1058,26 +969,25 @@ class _TableRun:
                 if pad is not None and pad.len():
                     values = pl.concat([values, pad])
                 name = f"d{k}c{j}"
-                data[name] = values.to_pandas()
+                data[name] = values.alias(name)
                 names.append(name)
             domain.names = tuple(names)
         configs = []
         for spec in specs:
             rename = dict(zip(spec.columns, domains[self._key(spec)].names, strict=True))
             configs.append(self._config(spec, rename, drop_mostly=True))
-        return pd.DataFrame(data), configs
+        return pl.DataFrame(list(data.values())), configs
 
     def _plain_frame(
         self, kind: str, specs: list[ExpectationSpec]
-    ) -> tuple[pd.DataFrame, list[str]]:
-        import pandas as pd
-
+    ) -> tuple[pl.DataFrame | int, list[str]]:
+        """The frame GX sees for `kind`: no rows (schema), a row count (rows), or all rows."""
         if kind == "schema":
-            return self.frame.lazy().select(self.base_columns).head(0).collect().to_pandas(), []
+            return self.frame.lazy().select(self.base_columns).head(0).collect(), []
         if kind == "rows":
-            return pd.DataFrame(index=pd.RangeIndex(self.row_count)), []
+            return self.row_count, []
         cols = sorted({c for s in specs for c in s.columns} | {self.row_column})
-        return self._prepared(cols).to_pandas(), [self.row_column]
+        return self._prepared(cols), [self.row_column]
 
     def _config(
         self, spec: ExpectationSpec, rename: Mapping[str, str], *, drop_mostly: bool = False

@@ -1,0 +1,76 @@
+"""Great Expectations runs in a process of its own: what a user of the gates notices."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from ctdc_assets.quality import gx_process, run_suite
+
+SUITE = {
+    "name": "people",
+    "expectations": [
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "gender", "value_set": ["Female", "Male"]},
+            "severity": "critical",
+        }
+    ],
+}
+FRAME = pl.DataFrame({"gender": ["Female", "Male", "Robot"], "source_row": [1, 2, 3]})
+
+
+def test_a_script_without_a_main_guard_runs_gates(tmp_path: Path) -> None:
+    """A plain script (no `if __name__ == "__main__"`) gets the gate's verdict; the
+    gate's own process never imports GX."""
+    script = tmp_path / "check_people.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            import polars as pl
+            from ctdc_assets.quality import run_suite
+            frame = pl.DataFrame({FRAME.to_dict(as_series=False)!r})
+            result = run_suite({SUITE!r}, frame, gate="script")
+            print(result.critical_failures[0].sentence())
+            print("great_expectations" in sys.modules)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    sentence, imported = done.stdout.strip().splitlines()[-2:]
+    assert "column gender" in sentence and "1 row" in sentence and "row 3" in sentence
+    assert imported == "False"
+
+
+def test_a_gx_process_that_dies_fails_the_waiting_gate_and_the_next_gate_works() -> None:
+    gx_process.stop()
+    gx_process.start()
+    process = gx_process._process
+    assert process is not None
+    # Killed while it still imports GX (seconds), after the gate has asked (milliseconds).
+    threading.Timer(1.0, process.process.kill).start()
+    with pytest.raises(RuntimeError, match="Great Expectations process stopped"):
+        run_suite(SUITE, FRAME, gate="during")
+    again = run_suite(SUITE, FRAME, gate="after")  # a new process answers
+    assert [o.unexpected for o in again.critical_failures] == [1]
+    assert gx_process._process is not process
+
+
+def test_the_code_location_does_not_import_gx() -> None:
+    code = (
+        "import sys; from ctdc_assets.definitions import build_definitions; "
+        "build_definitions(); print('great_expectations' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
