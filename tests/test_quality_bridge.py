@@ -173,6 +173,10 @@ def test_unknown_expectation_type_is_an_error_not_a_silent_drop(tmp_path: Path) 
         ({"severity": None}, "severity must be 'critical' or 'warning'"),
         ({"severity": "error"}, "severity must be 'critical' or 'warning'"),
         ({"kwargs": {"column": "a", "value_set": [1], "colour": "red"}}, "invalid configuration"),
+        (  # GX would accept it, but the bridge judges distinct values, not rows
+            {"kwargs": {"column": "a", "value_set": [1], "row_condition": 'b=="x"'}},
+            "row_condition is not supported",
+        ),
     ],
 )
 def test_bad_expectations_are_errors(change: dict, message: str) -> None:

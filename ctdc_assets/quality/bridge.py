@@ -205,6 +205,12 @@ def load_suite(source: Path | str | Mapping[str, Any]) -> Suite:
                 f"not {severity!r}"
             )
             continue
+        if "row_condition" in (raw.get("kwargs") or {}):
+            problems.append(
+                f"expectation #{i + 1} ({type_}): row_condition is not supported: the bridge "
+                "judges distinct values, not rows (check a derived column instead)"
+            )
+            continue
         valid.append((i, raw))
     configs = [
         {

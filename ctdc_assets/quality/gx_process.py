@@ -56,6 +56,7 @@ class _Process:
     `if __name__ == "__main__"` guard."""
 
     def __init__(self) -> None:
+        self.pid = os.getpid()  # a forked child of ours must start its own
         child_reads, parent_writes = os.pipe()
         parent_reads, child_writes = os.pipe()
         env = dict(os.environ, GX_ANALYTICS_ENABLED="False")  # never phone home
@@ -106,10 +107,11 @@ def start() -> None:
     """Start the process, which imports GX at once; a no-op when it runs already."""
     global _process
     with _lock:
-        if _process is None or _process.process.poll() is not None:
-            if _process is None:
-                atexit.register(stop)
-            _process = _Process()
+        if _process is not None and _process.pid == os.getpid():
+            if _process.process.poll() is None:
+                return
+            _process.stop()  # it died: close its pipes before starting anew
+        _process = _Process()
 
 
 def check(expectations: list[dict[str, Any]]) -> list[Checked]:
@@ -139,9 +141,12 @@ def stop() -> None:
     """End the process (at exit, or to start afresh)."""
     global _process
     with _lock:
-        if _process is not None:
+        if _process is not None and _process.pid == os.getpid():
             _process.stop()
-            _process = None
+        _process = None
+
+
+atexit.register(stop)
 
 
 # --------------------------------------------------------------------------- in the child
