@@ -195,37 +195,29 @@ def load_suite(source: Path | str | Mapping[str, Any]) -> Suite:
         raise SuiteError(f"{where}: needs a string 'name' and a list 'expectations'")
 
     problems: list[str] = []
-    valid: list[tuple[int, dict[str, Any]]] = []
+    valid: list[tuple[int, dict[str, Any]]] = []  # (index, GX configuration)
     for i, raw in enumerate(data["expectations"]):
         type_ = raw.get("type") or raw.get("expectation_type")
+        kwargs = dict(raw.get("kwargs") or {})
         severity = raw.get("severity")
         if severity not in ("critical", "warning"):
             problems.append(
                 f"expectation #{i + 1} ({type_}): severity must be 'critical' or 'warning', "
                 f"not {severity!r}"
             )
-            continue
-        if "row_condition" in (raw.get("kwargs") or {}):
+        elif "row_condition" in kwargs:
             problems.append(
                 f"expectation #{i + 1} ({type_}): row_condition is not supported: the bridge "
                 "judges distinct values, not rows (check a derived column instead)"
             )
-            continue
-        valid.append((i, raw))
-    configs = [
-        {
-            "type": raw.get("type") or raw.get("expectation_type"),
-            "kwargs": dict(raw.get("kwargs", {})),
-            "meta": raw.get("meta"),
-            "description": raw.get("description"),
-            "severity": raw["severity"],
-        }
-        for _, raw in valid
-    ]
+        else:
+            config = {"type": type_, "kwargs": kwargs, "severity": severity}
+            valid.append((i, config | {k: raw.get(k) for k in ("meta", "description")}))
     specs: list[ExpectationSpec] = []
-    for (i, raw), config, checked in zip(valid, configs, gx_process.check(configs), strict=True):
-        if checked.error:
-            problems.append(f"expectation #{i + 1} ({config['type']}): {checked.error}")
+    checked = gx_process.check([config for _, config in valid])
+    for (i, config), verdict in zip(valid, checked, strict=True):
+        if verdict.error:
+            problems.append(f"expectation #{i + 1} ({config['type']}): {verdict.error}")
             continue
         specs.append(
             ExpectationSpec(
@@ -233,9 +225,9 @@ def load_suite(source: Path | str | Mapping[str, Any]) -> Suite:
                 type=config["type"],
                 kwargs=config["kwargs"],
                 severity=config["severity"],
-                description=raw.get("description") or _default_description(config["type"]),
-                meta=dict(raw.get("meta") or {}),
-                kind=_kind(config["type"], checked.row_wise),
+                description=config["description"] or _default_description(config["type"]),
+                meta=dict(config["meta"] or {}),
+                kind=_kind(config["type"], verdict.row_wise),
             )
         )
     if problems:
