@@ -90,11 +90,13 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deploym
         os.environ.update(saved)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_browser() -> Iterator[object]:
     """A headless Debian chromium driven by Playwright (installed with apt if missing).
 
-    Shared by every browser test (dashboard, Dagster UI); each test opens its own page.
+    Shared by the browser tests of a module; each test opens its own page. Not by the
+    whole session: Playwright's sync API keeps an event loop running in the main thread
+    while it is open, and Dagster's `asyncio.run` (automation tests) refuses to run then.
     """
     from playwright.sync_api import sync_playwright
     from services import CHROMIUM_ARGS, chromium_path
