@@ -81,10 +81,10 @@ class _Process:
             self.requests.flush()
             status, value = pickle.load(self.answers)
         except (EOFError, OSError) as error:
-            code = self.process.poll()
+            self.stop()  # reap it: its pipes close before the kernel lets it be reaped
             raise RuntimeError(
                 "the Great Expectations process stopped before answering "
-                f"(exit code {code}: out of memory, or killed?)"
+                f"(exit code {self.process.returncode}: out of memory, or killed?)"
             ) from error
         if status == "error":
             raise RuntimeError(value)
@@ -94,7 +94,7 @@ class _Process:
         for pipe in (self.requests, self.answers):
             with contextlib.suppress(OSError):
                 pipe.close()
-        if self.process.poll() is None:  # still importing: nothing to lose
+        if self.process.poll() is None:  # idle, importing or dying: nothing to lose
             self.process.terminate()
         self.process.wait()
 
