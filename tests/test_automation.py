@@ -169,7 +169,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def test_a_candidate_violating_k_blocks_publication_now_and_on_the_schedule(
     loaded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ctdc_assets.assets.release as release_assets
+    import ctdc_assets.release.candidate as candidate_module
 
     deployment, _ = loaded
     settings = Settings.from_env()
@@ -178,7 +178,7 @@ def test_a_candidate_violating_k_blocks_publication_now_and_on_the_schedule(
     before = _snapshot(releases)
     latest = (releases / "latest").resolve()
 
-    real = release_assets.write_candidate
+    real = candidate_module.write_candidate
 
     def leaky(con, source, target, *args, **kwargs):  # one record made unique on its QIs
         real(con, source, target, *args, **kwargs)
@@ -187,7 +187,7 @@ def test_a_candidate_violating_k_blocks_publication_now_and_on_the_schedule(
             f"WHERE rowid = (SELECT min(rowid) FROM {target})"
         )
 
-    monkeypatch.setattr(release_assets, "write_candidate", leaky)
+    monkeypatch.setattr(candidate_module, "write_candidate", leaky)
     outcome = run_pipeline(settings, selection='key:"release/candidate"+')
     assert not outcome.success
     assert any("k_anonymity" in f or "k =" in f for f in outcome.failed_checks), outcome.summary()
