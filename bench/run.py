@@ -507,6 +507,7 @@ def run_bench(args: argparse.Namespace) -> tuple[Path, bool]:
         run_command = [sys.executable, "-m", "pyinstrument", "-r", "html", "-o", str(profile),
                        "-m", "ctdc_assets.cli", "run"]  # fmt: skip
         bench.notes.append(f"full run under pyinstrument (slower): {profile.name}")
+    os.sync()  # each phase starts with the disk idle, not writing back the last one's files
     full = measure([*run_command, "--select", selection], env, logs / "full.log", max_rss=max_rss)
     stats = step_stats(data / "dagster_home", _run_id(Path(full.log)))
     bench.phases["full"] = _phase(full, stats)
@@ -522,6 +523,7 @@ def run_bench(args: argparse.Namespace) -> tuple[Path, bool]:
             env, logs / "generate_incremental.log", max_rss=max_rss,
         )  # fmt: skip
         _check(new, "generating the new hotline delivery")
+        os.sync()  # a delivery arrives long after the last run, not while its files flush
         inc = measure(
             [sys.executable, "-m", "ctdc_assets.cli", "run", "--select", INCREMENTAL],
             env, logs / "incremental.log", max_rss=max_rss,
