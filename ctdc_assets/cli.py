@@ -137,9 +137,8 @@ def console() -> NoReturn:
     what is left is freeing every object of a run one by one, ~1 s after a 92k run.
     """
     code = main()
-    from ctdc_assets.quality import gx_process
-
-    gx_process.stop()
+    if gx_process := sys.modules.get("ctdc_assets.quality.gx_process"):  # only if used
+        gx_process.stop()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
