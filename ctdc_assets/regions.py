@@ -3,13 +3,30 @@
 Shared by everything that groups countries (statistics, anonymization hierarchies), so
 a country sits in the same region in the aggregate tables, the dashboard and the
 record-level release. No country table is kept by hand.
+
+`converter()` is the one `CountryConverter` of the process, also used by the crosswalk
+to read country names: building one parses its data file with pandas (~0.2 s).
 """
 
 from __future__ import annotations
 
+import logging
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from country_converter import CountryConverter
 
 UNKNOWN_REGION = "Unknown"
+
+
+@cache
+def converter() -> CountryConverter:
+    """country_converter's table and name patterns, built once per process."""
+    import country_converter as coco  # slow to import and build: only when needed
+
+    logging.getLogger("country_converter").setLevel(logging.ERROR)
+    return coco.CountryConverter()
 
 
 @cache
@@ -22,9 +39,7 @@ def un_regions() -> dict[str, tuple[str, str]]:
     sub-region is the continent of most of its countries; `America` is named
     `Americas` as in M49.
     """
-    import country_converter as coco
-
-    data = coco.CountryConverter().data
+    data = converter().data
     rows: dict[str, tuple[str, str]] = {}
     for iso2, sub, continent in zip(data["ISO2"], data["UNregion"], data["continent"], strict=True):
         code = str(iso2).strip("^$").split("$|^")[0]
@@ -41,9 +56,7 @@ def un_regions() -> dict[str, tuple[str, str]]:
 @cache
 def country_names() -> dict[str, str]:
     """ISO alpha-2 -> short English name (e.g. `United States`, `Namibia` for `NA`)."""
-    import country_converter as coco
-
-    data = coco.CountryConverter().data
+    data = converter().data
     return {
         str(iso2).strip("^$").split("$|^")[0]: str(name)
         for iso2, name in zip(data["ISO2"], data["name_short"], strict=True)

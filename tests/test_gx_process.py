@@ -11,7 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from ctdc_assets.quality import gx_process, run_suite
+from ctdc_assets.quality import gx_process
+from ctdc_assets.quality.bridge import run_suite
 
 SUITE = {
     "name": "people",
@@ -35,7 +36,7 @@ def test_a_script_without_a_main_guard_runs_gates(tmp_path: Path) -> None:
             f"""
             import sys
             import polars as pl
-            from ctdc_assets.quality import run_suite
+            from ctdc_assets.quality.bridge import run_suite
             frame = pl.DataFrame({FRAME.to_dict(as_series=False)!r})
             result = run_suite({SUITE!r}, frame, gate="script")
             print(result.critical_failures[0].sentence())

@@ -10,7 +10,6 @@ once per distinct source value, never per row.
 from __future__ import annotations
 
 import difflib
-import logging
 import unicodedata
 from collections.abc import Iterable, Mapping
 from functools import cache
@@ -18,6 +17,7 @@ from functools import cache
 import pycountry
 
 from ctdc_assets.crosswalk.model import normalize
+from ctdc_assets.regions import converter
 from ctdc_assets.standard import country_codes, load_standard
 
 #: Minimum similarity (0..1) for a misspelled name to count as a country name.
@@ -53,19 +53,11 @@ def _alpha3() -> dict[str, str]:
     return {c.alpha_3: c.alpha_2 for c in pycountry.countries} | {"XKX": "XK", "RKS": "XK"}
 
 
-@cache
-def _converter():  # type: ignore[no-untyped-def]
-    import country_converter as coco  # slow to import and build: once, only when needed
-
-    logging.getLogger("country_converter").setLevel(logging.ERROR)
-    return coco.CountryConverter()
-
-
 def _coco(values: list[str]) -> dict[str, str]:
     """country_converter's regex patterns, for names pycountry does not spell that way."""
     if not values:
         return {}
-    converted = _converter().convert(values, to="ISO2", not_found=None)
+    converted = converter().convert(values, to="ISO2", not_found=None)
     if isinstance(converted, str):
         converted = [converted]
     out: dict[str, str] = {}

@@ -5,15 +5,7 @@
 `suites` generates the harmonized and merged suites from the standard; `report`
 writes the release's quality report; `gx_process` runs GX itself in a process of its
 own, started early (`gx_process.start()`) so its import overlaps a run's start-up.
+
+Nothing is imported here: `ctdc run` and the GX process import `gx_process` first
+thing, and the bridge (Polars) would delay GX's start by ~0.2 s in both.
 """
-
-from ctdc_assets.quality.bridge import (
-    GateResult,
-    Outcome,
-    Suite,
-    SuiteError,
-    load_suite,
-    run_suite,
-)
-
-__all__ = ["GateResult", "Outcome", "Suite", "SuiteError", "load_suite", "run_suite"]

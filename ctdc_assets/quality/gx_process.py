@@ -25,9 +25,10 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import polars as pl
+if TYPE_CHECKING:  # not imported: this module starts the GX process, as early as it can
+    import polars as pl
 
 __all__ = ["Checked", "Verdict", "check", "start", "stop", "validate"]
 
