@@ -953,16 +953,25 @@ class _TableRun:
             return 2 * d.groups.height if d.unique else d.groups.height
 
         size = max((height(d) for d in domains.values()), default=0)
+        aggregated = {self._key(s) for s in specs if s.kind == "distinct"}
         data: dict[str, pl.Series] = {_INDEX: pl.int_range(size, eager=True).alias(_INDEX)}
-        for k, domain in enumerate(domains.values()):
+        for k, (key, domain) in enumerate(domains.items()):
             assert domain.groups is not None
+            # Padding up to `size` is never read (the index says it is padding), but GX
+            # evaluates it: missing values cost nothing where GX skips them, that is in
+            # one-column map expectations (null checks have their own domain) and
+            # uniqueness. Elsewhere the first value, repeated, keeps the verdict as is.
+            skipped = domain.unique or (
+                domain.mode == "values" and len(domain.columns) == 1 and key not in aggregated
+            )
             names = []
             for j, column in enumerate(domain.columns):
                 values = domain.groups.get_column(column)
                 if domain.unique:  # each duplicated value twice, then nothing
                     values = values.gather([i // 2 for i in range(2 * values.len())])
+                if skipped:
                     pad = pl.Series(column, [None] * (size - values.len()), dtype=values.dtype)
-                else:  # repeat the first value: same verdict, and the index says it's padding
+                else:
                     pad = values.gather([0] * (size - values.len())) if values.len() else None
                 if pad is not None and pad.len():
                     values = pl.concat([values, pad])
