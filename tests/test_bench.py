@@ -143,3 +143,43 @@ def test_report_shows_every_step_against_the_floor(bench) -> None:
     assert "| raw/hotline | 4.00 | 3.00 | 0.50 | 2.0× | 20% |" in table
     assert "**end to end (cold `ctdc run`)** | **20.00** | **16.00**" in table
     assert "floor: DuckDB alone" in table
+
+
+def test_rounds_report_the_median_runs_and_every_round(bench) -> None:
+    def run(wall: float, share: float | None = None) -> dict:
+        phase = {"wall_s": wall, "cpu_user_s": wall, "cpu_system_s": 0.0, "peak_rss_bytes": 2**30}
+        return phase | ({"share_of_full": share} if share is not None else {})
+
+    fulls = [run(25.0), run(21.0), run(30.0)]
+    assert bench._median(fulls)["wall_s"] == 25.0  # one real run, not a blend
+    assert bench._median([run(2.0), run(1.0)])["wall_s"] == 1.0  # even: the lower one
+
+    rounds = [
+        {"full": run(25.0), "incremental": run(15.0, 0.6)},
+        {"full": run(21.0), "incremental": run(11.0, 0.524)},
+        {"full": run(30.0), "incremental": run(12.0, 0.4)},
+    ]
+    full = run(25.0) | {"load_average_during": 1.0, "steps": {}, "groups": {}}
+    incremental = run(12.0, 0.48) | {"steps_until_merged_gate_s": 6.0}
+    result = bench.Bench(
+        records=92_000,
+        seed=7,
+        date="2025-01-01",
+        machine={
+            "cpu_count": 2,
+            "cpu_model": "test",
+            "memory_bytes": 24 * 2**30,
+            "python": "3.11",
+            "versions": {"duckdb": "1", "polars": "1", "dagster": "1"},
+            "load_average_at_start": [0.5, 0.5, 0.5],
+        },
+        selection="*",
+        incremental_selection=bench.INCREMENTAL,
+        phases={"generate": {}, "full": full, "incremental": incremental},
+        rounds=rounds,
+    )
+    table = bench.markdown(result)
+    assert "| full run (median of 3 rounds): wall / CPU / peak RSS | 25.0 s" in table
+    assert "12.0 s wall = 48% of the full run (median of 3 rounds)" in table
+    assert "| 1 | 25.0 | 1.00 | 15.0 | 60% |" in table
+    assert "| 3 | 30.0 | 1.00 | 12.0 | 40% |" in table
