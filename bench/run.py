@@ -525,9 +525,9 @@ def run_bench(args: argparse.Namespace) -> tuple[Path, bool]:
         bench.rounds.append({"full": _brief(fulls[-1])})
         ok = _ran(full, "full run", bench)
         say(f"full run{tag}: {full.wall_s:.1f} s, peak {full.peak_rss_bytes / GIB:.2f} GiB")
-        if not ok or args.skip_incremental:
-            if not ok:
-                break
+        if not ok:
+            break
+        if args.skip_incremental:
             continue
         grown = int(args.records * 1.01)
         new = measure(
@@ -810,7 +810,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--skip-floor", action="store_true")
     p.add_argument("--skip-incremental", action="store_true")
-    p.add_argument("--profile", action="store_true", help="full run under pyinstrument")
+    p.add_argument("--profile", action="store_true", help="full run under pyinstrument (one round)")
     p.add_argument(
         "--no-compile", action="store_true", help="do not byte-compile the environment first"
     )
