@@ -17,6 +17,27 @@ import pytest
 from ctdc_assets.config import PROJECT_ROOT
 
 BENCH = PROJECT_ROOT / "bench" / "run.py"
+MACHINE = {
+    "cpu_count": 2,
+    "cpu_model": "test",
+    "memory_bytes": 24 * 2**30,
+    "python": "3.11",
+    "versions": {"duckdb": "1.4.4", "polars": "1", "dagster": "1"},
+    "load_average_at_start": [0.5, 0.5, 0.5],
+}
+
+
+def _result(bench, **fields):
+    """A benchmark's results, as `run_bench` would have them, for the report."""
+    return bench.Bench(
+        records=1_000,
+        seed=7,
+        date="2025-01-01",
+        machine=MACHINE,
+        selection="*",
+        incremental_selection=bench.INCREMENTAL,
+        **fields,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -112,20 +133,8 @@ def test_report_shows_every_step_against_the_floor(bench) -> None:
             "merged__victims": {"cpu_s": 5.0, "peak_rss_bytes": 2**30},
         },
     }
-    result = bench.Bench(
-        records=1_000,
-        seed=7,
-        date="2025-01-01",
-        machine={
-            "cpu_count": 2,
-            "cpu_model": "test",
-            "memory_bytes": 24 * 2**30,
-            "python": "3.11",
-            "versions": {"duckdb": "1.4.4", "polars": "1", "dagster": "1"},
-            "load_average_at_start": [0.5, 0.5, 0.5],
-        },
-        selection="*",
-        incremental_selection=bench.INCREMENTAL,
+    result = _result(
+        bench,
         phases={
             "generate": {"wall_s": 1.0, "peak_rss_bytes": 2**28},
             "floor": {
@@ -161,22 +170,8 @@ def test_rounds_report_the_median_runs_and_every_round(bench) -> None:
     ]
     full = run(25.0) | {"load_average_during": 1.0, "steps": {}, "groups": {}}
     incremental = run(12.0, 0.48) | {"steps_until_merged_gate_s": 6.0}
-    result = bench.Bench(
-        records=92_000,
-        seed=7,
-        date="2025-01-01",
-        machine={
-            "cpu_count": 2,
-            "cpu_model": "test",
-            "memory_bytes": 24 * 2**30,
-            "python": "3.11",
-            "versions": {"duckdb": "1", "polars": "1", "dagster": "1"},
-            "load_average_at_start": [0.5, 0.5, 0.5],
-        },
-        selection="*",
-        incremental_selection=bench.INCREMENTAL,
-        phases={"generate": {}, "full": full, "incremental": incremental},
-        rounds=rounds,
+    result = _result(
+        bench, phases={"generate": {}, "full": full, "incremental": incremental}, rounds=rounds
     )
     table = bench.markdown(result)
     assert "| full run (median of 3 rounds): wall / CPU / peak RSS | 25.0 s" in table
