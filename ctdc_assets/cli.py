@@ -55,7 +55,8 @@ def _frozen_start_up() -> None:
     Importing Dagster, DuckDB, Polars and the assets creates objects that live as long as
     the process; collecting while they are built scans them again and again, and every
     later full collection would scan them once more. A `ctdc run` process runs once and
-    exits, so nothing frozen here is ever garbage worth collecting.
+    exits, so nothing frozen here is ever garbage worth collecting. (A long-lived
+    process calling `main(["run"])` keeps whatever garbage it had at that moment.)
     """
     gc.disable()
     import ctdc_assets.dagster_storage  # the instance's SQLite storage
