@@ -59,11 +59,12 @@ def _frozen_start_up() -> None:
     process calling `main(["run"])` keeps whatever garbage it had at that moment.)
     """
     gc.disable()
-    import ctdc_assets.dagster_storage  # the instance's SQLite storage
-    import ctdc_assets.definitions  # noqa: F401  (the code location, with Dagster)
-
-    gc.freeze()
-    gc.enable()
+    try:
+        import ctdc_assets.dagster_storage  # the instance's SQLite storage
+        import ctdc_assets.definitions  # noqa: F401  (the code location, with Dagster)
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _verify(args: argparse.Namespace) -> int:
