@@ -11,7 +11,7 @@ from ctdc_assets.assets.merged import build_merged_asset
 from ctdc_assets.assets.release import build_release_assets
 from ctdc_assets.assets.statistics import build_statistics_assets
 from ctdc_assets.automation import build_automation
-from ctdc_assets.checks import build_checks
+from ctdc_assets.checks import GreatExpectations, build_checks
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk, load_crosswalks
 from ctdc_assets.warehouse import Warehouse
@@ -54,7 +54,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         sensors=sensors,
         schedules=schedules,
         jobs=jobs,
-        resources={"warehouse": Warehouse.from_settings(settings)},
+        resources={
+            "warehouse": Warehouse.from_settings(settings),
+            "great_expectations": GreatExpectations(),
+        },
         # Every step that touches the warehouse is in one pool of one, so a process per
         # step (Dagster's default) would buy no parallelism, only ~5 s of imports a step.
         executor=dg.in_process_executor,

@@ -19,7 +19,6 @@ from ctdc_assets.crosswalk import Crosswalk, Harmonized
 from ctdc_assets.crosswalk.engine import PROVENANCE_COLUMNS, Harmonizer, dedup_columns
 from ctdc_assets.crosswalk.readers import iter_delivery
 from ctdc_assets.landing import current_delivery
-from ctdc_assets.quality import gx_process
 from ctdc_assets.standard import load_standard
 from ctdc_assets.warehouse import POOL, Warehouse
 
@@ -60,7 +59,6 @@ def build_contributor_assets(
         metadata={"landing_folder": dg.MetadataValue.path(str(folder))},
     )
     def raw(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-        gx_process.start()  # its gate is next: GX loads in its own process meanwhile
         delivery = current_delivery(folder, contributor, crosswalk.read.format)
         sha256 = delivery.sha256()
         provenance = (
@@ -104,7 +102,6 @@ def build_contributor_assets(
     )
     def harmonized(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         require_passed_gates(context.instance, [raw_key(contributor)])
-        gx_process.start()
         table = f"harmonized.{contributor}"
         with warehouse.connection() as con, duckdb_settings(con, threads=1):
             # One transaction: a failure leaves the previous table, audit and no staging.

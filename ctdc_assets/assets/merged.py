@@ -8,7 +8,6 @@ from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS, harmonized_
 from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.metadata import changes_by_key, exists, markdown_table, table_metadata
 from ctdc_assets.bounded import BIG_STATEMENT_MEMORY, duckdb_settings
-from ctdc_assets.quality import gx_process
 from ctdc_assets.standard import load_standard
 from ctdc_assets.warehouse import POOL, Warehouse
 
@@ -32,7 +31,6 @@ def build_merged_asset(contributors: Sequence[str]) -> dg.AssetsDefinition:
     )
     def victims(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         require_passed_gates(context.instance, [harmonized_key(c) for c in contributors])
-        gx_process.start()  # for its gate, should this run start here
         standard = load_standard()
         columns = standard.columns + standard.internal_columns
         selected = ", ".join(f'"{c}"' for c in columns)

@@ -8,8 +8,9 @@ thread gains nothing; and importing it in a thread raced Dagster's own lazy impo
 the other core while the run starts and loads deliveries; gates send it small frames
 (distinct values, see `bridge`) and get GX's verdicts back as plain data.
 
-`start()` is idempotent and cheap: `ctdc run` calls it first thing, assets followed by a
-GX gate call it as they begin, and `check` or `validate` start it when needed. There is
+`start()` is idempotent and cheap: `ctdc run` calls it first thing, the gates' Dagster
+resource (`checks.GreatExpectations`) when a run with a GX gate starts, and `check` or
+`validate` start it when needed. There is
 one such process per run process (or test session), ended with it; if it dies, the
 gate that was waiting fails (gates fail closed) and the next call starts a new one.
 Requests are pickles on a pipe: the process trusts only its parent.
