@@ -219,6 +219,12 @@ def verify_release(
     if policy_file is not None:
         problems += _policy_problems(policy, load_policy(Path(policy_file)))
     standard = load_standard()
+    stated = manifest.get("standard", {})
+    if stated != {"name": standard.name, "version": standard.version}:
+        problems.append(
+            f"the manifest's standard {stated} is not the one this verifier checks against "
+            f"({standard.name} {standard.version})"
+        )
     return (
         problems
         + verify_contents(
