@@ -102,7 +102,11 @@ def publish_release(
             release_id,
             content,
             verify=lambda folder: verify_contents(
-                folder, policy, total_records=merged_records, published_records=published
+                folder,
+                policy,
+                total_records=merged_records,
+                published_records=published,
+                audit_parquet=False,
             ),
             signing_key=settings.release_signing_key(),
         )

@@ -73,9 +73,13 @@ def verify_contents(
     *,
     total_records: int | None,
     published_records: int | None = None,
+    audit_parquet: bool = True,
 ) -> list[str]:
     """Problems with the records (CSV and Parquet) and their description; empty when all
-    holds. `published_records` is the manifest's count of published records."""
+    holds. `published_records` is the manifest's count of published records. Without
+    `audit_parquet` the Parquet file is only compared with the CSV (same columns, same
+    records as text, so the gates would find the same): publication, which wrote both
+    from one table, saves 1.9 s of CPU at 92,000 records."""
     problems: list[str] = []
     hierarchies = build_hierarchies(policy, load_standard())  # once for both files
     try:
@@ -101,7 +105,9 @@ def verify_contents(
             f"{RECORDS_CSV} holds {csv_print[0]} records, the manifest says "
             f"{published_records} published"
         )
-    problems += _parquet_problems(folder, policy, total_records, hierarchies, columns, csv_print)
+    problems += _parquet_problems(
+        folder, policy, total_records, hierarchies if audit_parquet else None, columns, csv_print
+    )
     package_file = folder / "datapackage.json"
     if package_file.exists():
         package = json.loads(package_file.read_text(encoding="utf-8"))
@@ -148,18 +154,21 @@ def _parquet_problems(
     folder: Path,
     policy: ReleasePolicy,
     total_records: int | None,
-    hierarchies: dict[str, Hierarchy],
+    hierarchies: dict[str, Hierarchy] | None,
     csv_columns: list[str],
     csv_print: tuple[int, int],
 ) -> list[str]:
-    """The release gates recomputed on the Parquet file, and its records against the CSV's."""
+    """The release gates recomputed on the Parquet file (unless `hierarchies` is None),
+    and its records against the CSV's."""
     con = duckdb.connect()
     try:
         records = con.read_parquet(str(folder / RECORDS_PARQUET))
-        problems = _audit_problems(
-            RECORDS_PARQUET,
-            audit_release(records, policy, total_records=total_records, hierarchies=hierarchies),
-        )
+        problems = []
+        if hierarchies is not None:
+            findings = audit_release(
+                records, policy, total_records=total_records, hierarchies=hierarchies
+            )
+            problems = _audit_problems(RECORDS_PARQUET, findings)
         if set(records.columns) != set(csv_columns):
             return [*problems, f"{RECORDS_PARQUET} and {RECORDS_CSV} have different columns"]
         if _fingerprint(records, csv_columns) != csv_print:
