@@ -68,15 +68,26 @@ def _frozen_start_up() -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from ctdc_assets.release.signing import fingerprint, load_public_keys
     from ctdc_assets.release.verify import verify_release
 
-    problems = verify_release(Path(args.release_dir), policy_file=args.policy)
+    try:
+        keys = load_public_keys(args.public_key) if args.public_key else None
+        keys = Settings.from_env().release_public_keys() if keys is None else keys
+    except ValueError as error:
+        print(f"Cannot read the pinned public key: {error}")
+        return 1
+    problems = verify_release(Path(args.release_dir), policy_file=args.policy, public_keys=keys)
     if problems:
         print(f"Release {args.release_dir} FAILED verification:")
         for problem in problems:
             print(f"  - {problem}")
         return 1
-    print(f"Release {args.release_dir} verified: checksums, schema, values and k-anonymity hold.")
+    print(
+        f"Release {args.release_dir} verified: signature by pinned key "
+        f"{', '.join(fingerprint(k) for k in keys)}; checksums, columns, values and k-anonymity "
+        "of the CSV and the Parquet file, codebook and statistics hold."
+    )
     return 0
 
 
@@ -135,6 +146,11 @@ def parser() -> argparse.ArgumentParser:
         "--policy",
         default=str(settings.policy_file),
         help="release policy whose k and l the release must meet at least",
+    )
+    verify.add_argument(
+        "--public-key",
+        help="pinned public key(s): PEM file(s) or hex, comma-separated "
+        "(default: CTDC_RELEASE_PUBLIC_KEY, else this deployment's signing key)",
     )
     verify.set_defaults(handler=_verify)
 

@@ -10,6 +10,13 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: most commands never sign
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,6 +75,36 @@ class Settings:
         if os.environ.get("CTDC_WAREHOUSE_ENCRYPTION", "on").lower() in {"off", "0", "false"}:
             return None
         return _secret("CTDC_WAREHOUSE_KEY", self.secrets_dir / "warehouse.key").hex()
+
+    @property
+    def release_signing_key_file(self) -> Path:
+        return self.secrets_dir / "release_signing.key"
+
+    def release_signing_key(self) -> Ed25519PrivateKey:
+        """The Ed25519 key that signs releases (32-byte seed, hex), never in a release.
+
+        `CTDC_RELEASE_SIGNING_KEY` wins; otherwise an owner-only key file, created on
+        first use like the other keys.
+        """
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        seed = _secret("CTDC_RELEASE_SIGNING_KEY", self.release_signing_key_file)
+        return Ed25519PrivateKey.from_private_bytes(seed)
+
+    def release_public_keys(self) -> list[Ed25519PublicKey]:
+        """The pinned key(s) `ctdc verify` trusts (never the key inside a release).
+
+        `CTDC_RELEASE_PUBLIC_KEY`: comma-separated PEM files or hex keys (several during
+        a rotation). Without it, a deployment that holds the signing key pins its public
+        half; otherwise nothing is pinned and verification fails.
+        """
+        from ctdc_assets.release.signing import load_public_keys
+
+        if spec := os.environ.get("CTDC_RELEASE_PUBLIC_KEY"):
+            return load_public_keys(spec)
+        if os.environ.get("CTDC_RELEASE_SIGNING_KEY") or self.release_signing_key_file.exists():
+            return [self.release_signing_key().public_key()]
+        return []
 
 
 def _secret(variable: str, key_file: Path) -> bytes:

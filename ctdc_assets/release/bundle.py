@@ -17,8 +17,10 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ctdc_assets.landing import sha256_file
+from ctdc_assets.release.signing import PUBLIC_KEY, public_key_pem, sign_release
 
 #: Spreadsheet programs execute cells starting with these (CSV injection).
 FORMULA_CHARACTERS = "=+@\t\r"
@@ -89,8 +91,9 @@ def write_bundle(
     release_id: str,
     content: BundleContent,
     verify: Callable[[Path], list[str]],
+    signing_key: Ed25519PrivateKey | None = None,
 ) -> Path:
-    """Write, verify (on the files as written) and publish one release folder."""
+    """Write, verify (on the files as written), sign and publish one release folder."""
     final = releases_dir / release_id
     if final.exists():
         raise ReleaseError(f"Release {final} already exists; releases are never overwritten")
@@ -112,6 +115,8 @@ def write_bundle(
             (staging / name).write_text(text, encoding="utf-8")
         if problems := verify(staging):
             raise ReleaseError("The release failed its verification: " + "; ".join(problems))
+        if signing_key is not None:  # its public key is a file of the release like any other
+            (staging / PUBLIC_KEY).write_bytes(public_key_pem(signing_key.public_key()))
         manifest = content.manifest | {
             "release_id": release_id,
             "files": {
@@ -121,6 +126,8 @@ def write_bundle(
             },
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False))
+        if signing_key is not None:
+            sign_release(staging, signing_key)
         os.rename(staging, final)  # atomic on one file system; fails if final appeared
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -101,7 +101,14 @@ def publish_release(
             settings.releases_dir,
             release_id,
             content,
-            verify=lambda folder: verify_contents(folder, policy, total_records=merged_records),
+            verify=lambda folder: verify_contents(
+                folder,
+                policy,
+                total_records=merged_records,
+                published_records=published,
+                audit_parquet=False,
+            ),
+            signing_key=settings.release_signing_key(),
         )
     files = json.loads((path / "manifest.json").read_text())["files"]
     return PublishedRelease(path, release_id, published, files)
