@@ -72,8 +72,11 @@ def _verify(args: argparse.Namespace) -> int:
     from ctdc_assets.release.verify import verify_release
 
     try:
-        keys = load_public_keys(args.public_key) if args.public_key else None
-        keys = Settings.from_env().release_public_keys() if keys is None else keys
+        keys = (
+            load_public_keys(args.public_key)
+            if args.public_key
+            else Settings.from_env().release_public_keys()
+        )
     except ValueError as error:
         print(f"Cannot read the pinned public key: {error}")
         return 1

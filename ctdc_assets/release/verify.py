@@ -34,6 +34,7 @@ from ctdc_assets.anonymize import audit_release, failures, load_policy
 from ctdc_assets.anonymize.audit import AuditFinding
 from ctdc_assets.anonymize.hierarchies import Hierarchy, build_hierarchies
 from ctdc_assets.anonymize.policy import ReleasePolicy
+from ctdc_assets.bounded import quote
 from ctdc_assets.config import Settings
 from ctdc_assets.landing import sha256_file
 from ctdc_assets.release.bundle import MANIFEST, RECORDS_CSV, RECORDS_PARQUET, formula_cells
@@ -144,7 +145,7 @@ def _fingerprint(records: duckdb.DuckDBPyRelation, columns: list[str]) -> tuple[
     """(records, sum of a hash of each record as text): equal for the same records in any
     order and any file format. One scan; a consistency check, not a cryptographic one
     (the signature is that)."""
-    cells = ", ".join(f"coalesce(CAST({_quote(c)} AS VARCHAR), chr(0))" for c in columns)
+    cells = ", ".join(f"coalesce(CAST({quote(c)} AS VARCHAR), chr(0))" for c in columns)
     row = records.aggregate(f"count(*), coalesce(sum(hash(concat_ws(chr(31), {cells}))), 0)")
     count, total = row.fetchone() or (0, 0)
     return int(count), int(total)
@@ -178,10 +179,6 @@ def _parquet_problems(
         return [f"{RECORDS_PARQUET} cannot be read: {error}"]
     finally:
         con.close()
-
-
-def _quote(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
 
 
 def verify_release(
