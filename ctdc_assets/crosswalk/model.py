@@ -12,11 +12,12 @@ import difflib
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -218,10 +219,15 @@ class MapRule(_Strict):
     map: ValueMap
 
 
+#: What a blank source value means, a code of the target variable (None: -99).
+BlankMeans = Annotated[str | None, BeforeValidator(lambda v: None if v is None else _text(v))]
+
+
 class FlagSource(_Strict):
     """A yes/no column -> 1 / 0 (spellings from the crosswalk's `booleans`)."""
 
     column: str
+    missing: BlankMeans = None  # what a blank means (default -99: not recorded)
 
 
 class FlagRule(_Strict):
@@ -231,6 +237,7 @@ class FlagRule(_Strict):
 class DateSource(_Strict):
     column: str
     date_format: str
+    missing: BlankMeans = None  # what a blank date means (default -99: not recorded)
 
 
 class YearRule(_Strict):
@@ -244,6 +251,7 @@ class AgeSource(_Strict):
     at: str | None = None  # reference date column (registration, exploitation start...)
     date_format: str | None = None
     years: str | None = None  # age as a number (`17`) or a range (`18-24`, `48+`)
+    missing: BlankMeans = None  # what blank sources mean (default -99: not recorded)
 
     @model_validator(mode="after")
     def _complete(self) -> AgeSource:
@@ -311,6 +319,7 @@ class ListSource(_Strict):
     unlisted: Literal[0, -99] = 0  # flags of labels not listed, when the list is present
     combined: dict[str, list[str]] = Field(default_factory=dict)  # flag -> labels all listed
     only_if: Condition | None = None  # other rows: the list counts as not recorded (-99)
+    missing: Literal[0, -99] = -99  # a blank list: not recorded (-99) or none of these (0)
 
     @field_validator("values", mode="before")
     @classmethod
@@ -327,7 +336,7 @@ class ListSource(_Strict):
                 out[_text(key)] = [_text(target)]
         return out
 
-    @field_validator("unlisted", mode="before")
+    @field_validator("unlisted", "missing", mode="before")
     @classmethod
     def _int(cls, value: Any) -> Any:
         return int(value) if isinstance(value, str) and re.fullmatch(r"-?\d+", value) else value
@@ -560,7 +569,14 @@ def _check_rule(var: str, kind: str, rule: Rule, std: Standard) -> list[str]:
             check_target(f"overrides.{src}", target)
         check_target("missing", rule.country.missing)
         check_target("unmapped", rule.country.unmapped)
+    elif isinstance(rule, FlagRule):
+        check_target("missing", rule.flag.missing)
+    elif isinstance(rule, YearRule):
+        check_target("missing", rule.year.missing)
+    elif isinstance(rule, AgeRule):
+        check_target("missing", rule.age.missing)
     elif isinstance(rule, MajorityRule):
+        check_target("missing", rule.majority.missing)
         codes = {v.code for v in std.variable(var).values or []}
         if not {"Minor", "Adult"} <= codes:
             problems.append(f"{where}: {var} is not a majority status (no Minor/Adult codes)")
