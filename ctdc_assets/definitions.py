@@ -6,6 +6,7 @@ import re
 
 import dagster as dg
 
+from ctdc_assets.assets.broken import build_broken_contributor_assets
 from ctdc_assets.assets.contributors import build_contributor_assets
 from ctdc_assets.assets.merged import build_merged_asset
 from ctdc_assets.assets.release import build_release_assets
@@ -13,41 +14,48 @@ from ctdc_assets.assets.statistics import build_statistics_assets
 from ctdc_assets.automation import build_automation
 from ctdc_assets.checks import GreatExpectations, build_checks
 from ctdc_assets.config import Settings
-from ctdc_assets.crosswalk import Crosswalk, load_crosswalks
+from ctdc_assets.crosswalk import Crosswalk, CrosswalkError, load_crosswalks
 from ctdc_assets.warehouse import Warehouse
 
 CONTRIBUTOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
-def active_contributors(settings: Settings) -> dict[str, Crosswalk]:
-    """Contributors with both a crosswalk and a landing folder, by name."""
-    crosswalks = load_crosswalks(settings.crosswalks_dir)
-    for name in crosswalks:
+def active_contributors(
+    settings: Settings,
+) -> tuple[dict[str, Crosswalk], dict[str, CrosswalkError]]:
+    """Contributors with a landing folder, by name: those whose crosswalk loads, and
+    those whose crosswalk does not (with the error)."""
+    broken: dict[str, CrosswalkError] = {}
+    crosswalks = load_crosswalks(settings.crosswalks_dir, broken=broken)
+    for name in [*crosswalks, *broken]:
         if not CONTRIBUTOR_NAME.match(name):
             raise ValueError(
                 f"crosswalks/{name}.yaml: a contributor name must be lower-case letters, digits "
                 "and underscores, starting with a letter (it becomes a table name)"
             )
-    return {
-        name: crosswalk
-        for name, crosswalk in sorted(crosswalks.items())
-        if (settings.landing_dir / name).is_dir()
-    }
+    delivering = {p.name for p in settings.landing_dir.glob("*") if p.is_dir()}
+    return (
+        {n: c for n, c in sorted(crosswalks.items()) if n in delivering},
+        {n: e for n, e in sorted(broken.items()) if n in delivering},
+    )
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
-    contributors = active_contributors(settings)
+    contributors, broken = active_contributors(settings)
     assets = [
         asset
         for name, crosswalk in contributors.items()
         for asset in build_contributor_assets(name, crosswalk, settings)
     ]
-    assets += [build_merged_asset(list(contributors))]
+    assets += [a for name, e in broken.items() for a in build_broken_contributor_assets(name, e)]
+    assets += [build_merged_asset(list(contributors), kept=list(broken))]
     assets += build_statistics_assets(settings)
-    checks = build_checks(settings, contributors)
+    checks = build_checks(settings, contributors, kept=list(broken))
     assets += build_release_assets(settings, [key for c in checks for key in c.check_keys])
-    sensors, schedules, jobs = build_automation(settings, contributors)
+    sensors, schedules, jobs = build_automation(
+        settings, contributors, {name: str(error) for name, error in broken.items()}
+    )
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,

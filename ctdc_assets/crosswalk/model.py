@@ -462,7 +462,7 @@ class Crosswalk(_Strict):
     def _fits_standard(self) -> Crosswalk:
         problems = check_against_standard(self, load_standard())
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     # ------------------------------------------------------------------ derived views
@@ -633,17 +633,18 @@ _YamlLoader.add_implicit_resolver(
 
 
 def load_crosswalk(path: Path) -> Crosswalk:
-    """One crosswalk file; errors name the file and the key."""
+    """One crosswalk file; errors name the file, the line and the key."""
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
+        text = path.read_text(encoding="utf-8")
+        data = yaml.load(text, Loader=_YamlLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise CrosswalkError(f"{path}: cannot read crosswalk: {exc}") from exc
     if not isinstance(data, dict):
         raise CrosswalkError(f"{path}: a crosswalk is a mapping of keys (read, variables, ...)")
     if "name" in data and data["name"] != path.stem:
         raise CrosswalkError(
-            f"{path}: name: {data['name']!r} differs from the file name; the name is the file "
-            "stem, remove the key"
+            f"{path}, line {_line_of(text, ('name',))}: name: {data['name']!r} differs from "
+            "the file name; the name is the file stem, remove the key"
         )
     try:
         return Crosswalk.model_validate({**data, "name": path.stem})
@@ -651,14 +652,47 @@ def load_crosswalk(path: Path) -> Crosswalk:
         lines = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"  {loc}: {msg}" if loc else f"  {msg}")
+            for msg in err["msg"].removeprefix("Value error, ").splitlines():
+                key = None if loc else re.match(r"([\w.-]+): ", msg)  # a whole-file check
+                where, said = (key.group(1), msg[key.end() :]) if key else (loc, msg)
+                line = _line_of(text, tuple(where.split("."))) if where else None
+                at = f"line {line}: " if line else ""
+                lines.append(f"  {at}{where}: {said}" if where else f"  {said}")
         raise CrosswalkError(f"{path}: invalid crosswalk:\n" + "\n".join(lines)) from None
 
 
-def load_crosswalks(directory: Path) -> dict[str, Crosswalk]:
-    """Every `*.yaml` crosswalk in a folder, by contributor name (the file stem)."""
+def _line_of(text: str, loc: tuple[str, ...]) -> int | None:
+    """The line (1-based) of the deepest key of `loc` that the YAML text holds."""
+    node = yaml.compose(text, Loader=_YamlLoader)
+    line = None
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = next((kv for kv in node.value if str(kv[0].value) == part), None)
+        if match is None:
+            break
+        line = match[0].start_mark.line + 1
+        node = match[1]
+    return line
+
+
+def load_crosswalks(
+    directory: Path, *, broken: dict[str, CrosswalkError] | None = None
+) -> dict[str, Crosswalk]:
+    """Every `*.yaml` crosswalk in a folder, by contributor name (the file stem).
+
+    With `broken`, a file that does not load is put there (by name) instead of raising:
+    the code location loads with the others and shows the error on that contributor.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise CrosswalkError(f"{directory}: crosswalk folder not found")
-    return {p.stem: load_crosswalk(p) for p in sorted(directory.glob("*.yaml"))}
+    crosswalks = {}
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            crosswalks[path.stem] = load_crosswalk(path)
+        except CrosswalkError as error:
+            if broken is None:
+                raise
+            broken[path.stem] = error
+    return crosswalks
