@@ -41,8 +41,8 @@ def _loaded_sha256(instance: dg.DagsterInstance, contributor: str) -> str | None
 def build_landing_sensor(
     settings: Settings, contributors: Mapping[str, Crosswalk], broken: Mapping[str, str]
 ) -> dg.SensorDefinition:
-    """`broken`: contributors whose crosswalk does not load (their error), logged once
-    per error and not watched until fixed."""
+    """`broken`: contributors that cannot run yet (why: broken crosswalk, no raw suite),
+    logged once per reason and not watched until fixed."""
 
     @dg.sensor(
         name="landing_sensor",
@@ -57,9 +57,7 @@ def build_landing_sensor(
         now = time.time()
         for contributor, error in broken.items():
             if cursor.get(contributor, {}).get("broken") != error:
-                context.log.warning(
-                    f"{contributor}: deliveries wait, the crosswalk is broken: {error}"
-                )
+                context.log.warning(f"{contributor}: folder skipped until fixed: {error}")
             cursor[contributor] = {"ignored": [], "broken": error}
         for contributor, crosswalk in contributors.items():
             seen = cursor.setdefault(contributor, {"ignored": []})

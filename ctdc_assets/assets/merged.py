@@ -19,8 +19,8 @@ STAGING_TABLE = "merged.victims_next"
 def build_merged_asset(
     contributors: Sequence[str], kept: Sequence[str] = ()
 ) -> dg.AssetsDefinition:
-    """`kept`: contributors whose crosswalk is broken; their last harmonized table (which
-    passed its gates) is merged as it is, and the metadata says so."""
+    """`kept`: contributors that cannot run (broken crosswalk, no raw suite); their last
+    harmonized table (which passed its gates) is merged as it is, and the metadata says so."""
 
     @dg.asset(
         key=MERGED_KEY,
@@ -49,7 +49,7 @@ def build_merged_asset(
             stale = [c for c in kept if exists(con, f"harmonized.{c}")]
             for contributor in kept:
                 context.log.warning(
-                    f"{contributor}: its crosswalk does not load; "
+                    f"{contributor}: not ready (see its raw asset); "
                     + (
                         "its last harmonized table is merged as it is"
                         if contributor in stale
@@ -91,7 +91,7 @@ def build_merged_asset(
                 "records_by_contributor": dg.MetadataValue.md(
                     markdown_table(per_contributor, ["contributor", "records"])
                 ),
-                "broken_crosswalks": dg.MetadataValue.text(
+                "not_ready": dg.MetadataValue.text(
                     ", ".join(
                         f"{c} ({'last good table kept' if c in stale else 'left out'})"
                         for c in kept

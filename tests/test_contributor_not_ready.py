@@ -1,4 +1,4 @@
-"""One contributor's crosswalk with a typo stops only that contributor.
+"""A contributor that cannot run (a typo in its crosswalk, no raw suite yet) stops only itself.
 
 Played as an engineer would meet it: a working deployment, then a typo in
 `crosswalks/hotline.yaml`. The code location must still load, the hotline's assets must
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pytest
-from conftest import SMALL_SAMPLE, make_deployment
+from conftest import SMALL_SAMPLE, Deployment, make_deployment
 
 from ctdc_assets.config import Settings
 from ctdc_assets.definitions import build_definitions
@@ -76,3 +76,29 @@ def test_the_other_contributors_run_and_merged_keeps_the_last_good_table(broken)
     assert "merged/victims" in outcome.materialized, outcome.summary()
     assert _records_by_contributor(settings) == before  # the hotline's records are kept
     assert before["hotline"] > 0
+
+
+def test_a_contributor_without_its_raw_suite_waits_with_a_log_line(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """README order: the suite before the delivery. A delivery that arrives first is not
+    loaded (a run would only fail at the raw gate); the sensor says why, once."""
+    monkeypatch.setenv("CTDC_LANDING_SETTLE_SECONDS", "0")
+    write_sample(deployment.data_dir / "landing", records=SMALL_SAMPLE, seed=5)
+    (deployment.root / "expectations" / "raw" / "ngo_network.json").unlink()
+    defs = build_definitions(Settings.from_env())
+    raw = defs.resolve_asset_graph().get(dg.AssetKey(["raw", "ngo_network"]))
+    assert raw.description.startswith("NOT READY") and "ngo_network.json is missing" in (
+        raw.description
+    )
+    sensor = defs.get_sensor_def("landing_sensor")
+    with dg.instance_for_test() as instance:
+        capfd.readouterr()
+        result = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
+        requested = {r.tags["ctdc/contributor"] for r in result.run_requests or []}
+        assert requested == {"hotline", "case_agency"}
+        said = capfd.readouterr().err
+        assert "ngo_network: folder skipped until fixed" in said and "is missing" in said
+        later = dg.build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs)
+        sensor(later)
+        assert "ngo_network" not in capfd.readouterr().err  # said once, not every 30 s
