@@ -115,7 +115,7 @@ def build_automation(
     )
     automation = dg.AutomationConditionSensorDefinition(
         "automation_sensor",
-        target=dg.AssetSelection.all(),
+        target=dg.AssetSelection.all(include_sources=True),  # landing observed hourly
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=30,
     )

@@ -6,6 +6,7 @@ import re
 
 import dagster as dg
 
+from ctdc_assets.assets.catalog import described, freshness_sensor, landing_assets
 from ctdc_assets.assets.contributors import build_contributor_assets
 from ctdc_assets.assets.merged import build_merged_asset
 from ctdc_assets.assets.not_ready import build_not_ready_assets
@@ -57,10 +58,13 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     assets += build_statistics_assets(settings)
     checks = build_checks(settings, contributors, kept=list(broken))
     assets += build_release_assets(settings, [key for c in checks for key in c.check_keys])
+    landing, freshness = landing_assets(settings, contributors)
     sensors, schedules, jobs = build_automation(settings, contributors, broken)
+    if freshness:
+        sensors.append(freshness_sensor(freshness))
     return dg.Definitions(
-        assets=assets,
-        asset_checks=checks,
+        assets=[*landing, *described(assets, settings, contributors)],
+        asset_checks=[*checks, *freshness],
         sensors=sensors,
         schedules=schedules,
         jobs=jobs,

@@ -422,6 +422,10 @@ class Crosswalk(_Strict):
 
     name: str
     description: str = ""
+    #: Who answers for the contributor's data: an e-mail or `team:<name>` (Dagster owner).
+    focal_point: str | None = Field(None, pattern=r"^(team:[\w.-]+|[^@\s]+@[^@\s]+)$")
+    #: How often a delivery is due; one later than that marks the contributor overdue.
+    cadence: Literal["weekly", "monthly", "quarterly", "twice_yearly", "yearly"] = "monthly"
     read: ReadOptions
     case_id: str | None  # None: the delivery has no case id (see README: record key)
     identifiers: list[str] = Field(default_factory=list)
