@@ -81,6 +81,8 @@ def draft(name: str, profile: DeliveryProfile, standard: Standard | None = None)
         "# Check every guess; map the values listed above each empty `values: {}`; then run",
         f"# `ctdc contributor check {name}`. The rules are explained in crosswalks/README.md.",
         f"description: {_quoted(name + ' (describe the contributor and its deliveries)')}",
+        "# focal_point: team:<name>   # who answers for this data (owner in the UI)",
+        "cadence: monthly  # how often a delivery is due: weekly ... yearly",
         f"read: {_quoted(profile.read)}",
         f"case_id: {_quoted(case_id)}",
         f"identifiers: {_quoted(identifiers)}",
