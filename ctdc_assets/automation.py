@@ -17,12 +17,25 @@ from collections.abc import Mapping
 import dagster as dg
 
 from ctdc_assets.assets.contributors import raw_key
-from ctdc_assets.assets.release import PUBLISHED_KEY
+from ctdc_assets.assets.release import PUBLISHED_KEY, report_current_release
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
 from ctdc_assets.landing import scan
 
 DEFAULT_RELEASE_CRON = "0 6 1 * *"  # 06:00 UTC on the first day of every month
+REFRESH_JOB = "refresh_job"
+PUBLISH_JOB = "publish_release_job"
+RUN_JOB = "refresh_and_publish_job"
+
+
+@dg.run_failure_sensor(
+    name="release_status_sensor",
+    description="After a failed run, notes on release/published that the current release "
+    "is still the last good one.",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def release_status_sensor(context: dg.RunFailureSensorContext) -> None:
+    report_current_release(context.instance, Settings.from_env(), context.dagster_run.run_id)
 
 
 def _settle_seconds() -> float:
@@ -47,7 +60,7 @@ def build_landing_sensor(
     @dg.sensor(
         name="landing_sensor",
         description="Starts a raw load when a contributor's landing folder gets a new delivery.",
-        asset_selection=[raw_key(c) for c in contributors],
+        job_name=REFRESH_JOB,  # each run a raw load, named in the Overview timeline
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
@@ -101,9 +114,21 @@ def build_automation(
 ) -> tuple[list, list, list]:
     """Sensors, schedules and jobs of the code location."""
     publish_job = dg.define_asset_job(
-        "publish_release_job",
+        PUBLISH_JOB,
         selection=dg.AssetSelection.assets(PUBLISHED_KEY),
         description="Publish a new release from the current, verified candidate.",
+    )
+    everything = dg.AssetSelection.all()
+    refresh_job = dg.define_asset_job(
+        REFRESH_JOB,
+        selection=everything - dg.AssetSelection.assets(PUBLISHED_KEY),
+        description="Load deliveries and refresh everything downstream that their gates let "
+        "through, up to the release candidate; never publishes.",
+    )
+    run_job = dg.define_asset_job(
+        RUN_JOB,
+        selection=everything,
+        description="`ctdc run`: refresh everything, then publish the verified candidate.",
     )
     schedule = dg.ScheduleDefinition(
         name="release_schedule",
@@ -122,4 +147,5 @@ def build_automation(
     sensors = [automation]
     if contributors or broken:
         sensors.insert(0, build_landing_sensor(settings, contributors, broken))
-    return sensors, [schedule], [publish_job]
+    sensors.append(release_status_sensor)
+    return sensors, [schedule], [refresh_job, publish_job, run_job]

@@ -52,10 +52,13 @@ def run_pipeline(
 ) -> RunOutcome:
     """Run `selection` (Dagster selection syntax) with its checks; never raises on failure."""
     prepare_instance_home(settings)
+
+    from ctdc_assets.assets.release import report_current_release
+    from ctdc_assets.automation import RUN_JOB
     from ctdc_assets.definitions import build_definitions
 
     definitions = build_definitions(settings)
-    job = definitions.resolve_implicit_global_asset_job_def()
+    job = definitions.resolve_job_def(RUN_JOB)
     keys = dg.AssetSelection.from_string(selection).resolve(definitions.resolve_asset_graph())
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
@@ -65,6 +68,8 @@ def run_pipeline(
             asset_selection=sorted(keys),
             tags={"ctdc/launched_by": "ctdc run"},
         )
+        if not result.success:  # no daemon here to run the release status sensor
+            report_current_release(instance, settings, result.run_id)
     return _outcome(result)
 
 

@@ -76,6 +76,13 @@ def test_the_other_contributors_run_and_merged_keeps_the_last_good_table(broken)
     assert "merged/victims" in outcome.materialized, outcome.summary()
     assert _records_by_contributor(settings) == before  # the hotline's records are kept
     assert before["hotline"] > 0
+    with dg.DagsterInstance.get() as instance:
+        run = instance.get_run_by_id(outcome.run_id)
+        assert run.job_name == "refresh_and_publish_job"  # named in the Overview timeline
+        observed = instance.fetch_observations(dg.AssetKey(["release", "published"]), limit=1)
+        status = observed.records[0].asset_observation.metadata["status"].value
+        current = (Settings.from_env().releases_dir / "latest").resolve().name
+        assert f"the current release {current} is still the last good one" in status
 
 
 def test_a_contributor_without_its_raw_suite_waits_with_a_log_line(

@@ -17,6 +17,7 @@ from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
 from ctdc_assets.assets.metadata import markdown_table, table_metadata
 from ctdc_assets.assets.statistics import AGGREGATES_KEY, DASHBOARD_KEY
 from ctdc_assets.config import Settings
+from ctdc_assets.release.bundle import latest_release
 from ctdc_assets.release.publish import publish_release
 from ctdc_assets.warehouse import POOL, Warehouse, replace_table
 
@@ -109,6 +110,7 @@ def build_release_assets(
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(release.path)),
+                "current_release": dg.MetadataValue.text(release.release_id),
                 "release_id": dg.MetadataValue.text(release.release_id),
                 "records_published": dg.MetadataValue.int(release.records),
                 "files": dg.MetadataValue.md(
@@ -118,3 +120,25 @@ def build_release_assets(
         )
 
     return [candidate, published]
+
+
+def report_current_release(instance: dg.DagsterInstance, settings: Settings, run_id: str) -> None:
+    """After a failed run: an observation on release/published naming the current release,
+    still the last good one (the asset's page would otherwise show only the failure)."""
+    current = latest_release(settings.releases_dir)
+    instance.report_runless_asset_event(
+        dg.AssetObservation(
+            PUBLISHED_KEY,
+            metadata={
+                "current_release": dg.MetadataValue.text(current.name if current else "none yet"),
+                "status": dg.MetadataValue.text(
+                    f"run {run_id} failed before publishing: "
+                    + (
+                        f"the current release {current.name} is still the last good one"
+                        if current
+                        else "no release has been published yet"
+                    )
+                ),
+            },
+        )
+    )
