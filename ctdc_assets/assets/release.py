@@ -18,6 +18,7 @@ from ctdc_assets.assets.metadata import markdown_table, table_metadata
 from ctdc_assets.assets.statistics import AGGREGATES_KEY, DASHBOARD_KEY
 from ctdc_assets.config import Settings
 from ctdc_assets.release.publish import publish_release
+from ctdc_assets.standard import load_standard
 from ctdc_assets.warehouse import POOL, Warehouse, replace_table
 
 CANDIDATE_KEY = dg.AssetKey(["release", "candidate"])
@@ -63,13 +64,17 @@ def build_release_assets(
         # Imported here: the anonymizer needs pandas (~0.5 s to import), and most runs (a
         # delivery's refresh) never reach this step.
         from ctdc_assets.release.candidate import anonymize_table, write_candidate
+        from ctdc_assets.release.compose import FRESH_TABLE, compose_candidate
 
         policy = load_policy(settings.policy_file)
+        standard = load_standard()
         with warehouse.connection(read_only=True) as con:
-            result = anonymize_table(con, MERGED_TABLE, policy)
+            result = anonymize_table(con, MERGED_TABLE, policy, standard=standard)
         generalization = result.recoding.generalization
         with warehouse.connection() as con:
-            write_candidate(con, MERGED_TABLE, CANDIDATE_TABLE, result, policy)
+            write_candidate(con, MERGED_TABLE, FRESH_TABLE, result, policy, keys=True)
+            composition = compose_candidate(con, MERGED_TABLE, CANDIDATE_TABLE, policy, standard)
+            composed = composition.report() if composition else None
             replace_table(
                 con,
                 FIGURES_TABLE,
@@ -78,6 +83,7 @@ def build_release_assets(
                         "figures": [json.dumps(result.figures)],
                         "generalization": [json.dumps(generalization)],
                         "merged_records": [result.recoding.records_total],
+                        "composition": [json.dumps(composed)],
                     }
                 ),
             )
@@ -88,6 +94,9 @@ def build_release_assets(
                 "k": dg.MetadataValue.int(policy.k),
                 "generalization": dg.MetadataValue.json(generalization),
                 "utility_and_risk": dg.MetadataValue.md(figures_table(result.figures)),
+                "composition_with_last_release": dg.MetadataValue.json(
+                    composed or {"first_release": True}
+                ),
             }
         )
 

@@ -119,8 +119,10 @@ def write_candidate(
     *,
     standard: Standard | None = None,
     hierarchies: dict[str, Hierarchy] | None = None,
+    keys: bool = False,
 ) -> None:
-    """Replace `target` with the published rows of `source`, in the candidate's order."""
+    """Replace `target` with the published rows of `source`, in the candidate's order;
+    with `keys`, also each row's `record_key` and `source_hash` (of its source row)."""
     standard = standard or load_standard()
     hierarchies = hierarchies or build_hierarchies(policy, standard)
     kept = candidate.recoding.kept
@@ -152,6 +154,8 @@ def write_candidate(
             f"{source_of.get(c, 'v.' + quote(c))} AS {quote(c)}"
             for c in policy.release_columns(standard)
         )
+        if keys:
+            select += f", v.record_key, {source_hash_sql(standard.columns, 'v')} AS source_hash"
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {target.split('.')[0]}")
         # One thread, as `replace_table` writes: at 92k records half the CPU of two.
         with duckdb_settings(con, memory_limit=BIG_STATEMENT_MEMORY, threads=1):
@@ -163,3 +167,9 @@ def write_candidate(
     finally:
         for name in registered:
             con.unregister(name)
+
+
+def source_hash_sql(columns: list[str], alias: str) -> str:
+    """SQL: a digest of a record's source values, which changes when any of them does."""
+    cells = ", ".join(f"coalesce(CAST({alias}.{quote(c)} AS VARCHAR), chr(0))" for c in columns)
+    return f"md5(concat_ws(chr(31), {cells}))"

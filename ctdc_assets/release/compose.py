@@ -1,0 +1,108 @@
+"""The release candidate composed with the last published release, in the warehouse.
+
+The engine recodes every record afresh (`FRESH_TABLE`, with record keys); `compose`
+(`anonymize.increment`) decides which rows to publish against the published-record
+state that publication keeps (`STATE_TABLE`: every published row with its record key and
+source digest, in the encrypted warehouse, never in a release). The candidate then holds
+the previous rows of unchanged records and the fresh rows the composition allows.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from ctdc_assets.anonymize.increment import Composition, compose
+from ctdc_assets.anonymize.policy import ReleasePolicy
+from ctdc_assets.bounded import BIG_STATEMENT_MEMORY, duckdb_settings, quote
+from ctdc_assets.release.candidate import source_hash_sql
+from ctdc_assets.standard import Standard
+
+FRESH_TABLE = "release.fresh"
+KEYS_TABLE = "release.candidate_keys"  # the candidate's row number -> record key, digest
+STATE_TABLE = "release.published_records"
+
+
+def class_key_sql(policy: ReleasePolicy, alias: str) -> str:
+    """SQL: a record's quasi-identifier class as text (the published QI tuple)."""
+    cells = ", ".join(
+        f"coalesce(CAST({alias}.{quote(c)} AS VARCHAR), chr(0))" for c in policy.release_qi_columns
+    )
+    return f"concat_ws(chr(31), {cells})"
+
+
+def has_state(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'release' AND table_name = 'published_records'"
+        ).fetchone()[0]
+    )
+
+
+def compose_candidate(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    target: str,
+    policy: ReleasePolicy,
+    standard: Standard,
+) -> Composition | None:
+    """Write `target` (and `KEYS_TABLE`) from `FRESH_TABLE`, composed with the published
+    state if there is one (None: a first release, published as the engine made it)."""
+    columns = ", ".join(quote(c) for c in policy.release_columns(standard))
+    composition = None
+    if not has_state(con):
+        rows = f"SELECT *, rowid AS _order FROM {FRESH_TABLE}"
+    else:
+        composition = compose(
+            con.execute(
+                f"SELECT record_key, source_hash, {class_key_sql(policy, 's')} AS class_key "
+                f"FROM {STATE_TABLE} AS s"
+            ).pl(),
+            con.execute(
+                f"SELECT v.record_key, {source_hash_sql(standard.columns, 'v')} AS source_hash "
+                f"FROM {source} AS v"
+            ).pl(),
+            con.execute(
+                f"SELECT record_key, {class_key_sql(policy, 'f')} AS class_key FROM {FRESH_TABLE} f"
+            ).pl(),
+            policy.k,
+        )
+        con.register("_keep", composition.keep_previous.to_frame("record_key"))
+        con.register("_fresh", composition.publish_fresh.to_frame("record_key"))
+        # Row order must say nothing about which rows are new: a hash of the content.
+        rows = (
+            f"SELECT *, hash({columns}) AS _order FROM ("
+            f"SELECT {columns}, record_key, source_hash FROM {STATE_TABLE} "
+            "WHERE record_key IN (SELECT record_key FROM _keep) UNION ALL "
+            f"SELECT {columns}, record_key, source_hash FROM {FRESH_TABLE} "
+            "WHERE record_key IN (SELECT record_key FROM _fresh))"
+        )
+    try:
+        with duckdb_settings(con, memory_limit=BIG_STATEMENT_MEMORY, threads=1):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _composed AS {rows} ORDER BY _order")
+            con.execute(
+                f"CREATE OR REPLACE TABLE {target} AS SELECT {columns} FROM _composed "
+                "ORDER BY rowid"
+            )
+            con.execute(
+                f"CREATE OR REPLACE TABLE {KEYS_TABLE} AS SELECT rowid AS position, "
+                "record_key, source_hash FROM _composed ORDER BY rowid"
+            )
+    finally:
+        con.execute("DROP TABLE IF EXISTS _composed")
+        con.execute(f"DROP TABLE IF EXISTS {FRESH_TABLE}")
+        if composition is not None:
+            con.unregister("_keep")
+            con.unregister("_fresh")
+    return composition
+
+
+def record_published(con: duckdb.DuckDBPyConnection, candidate: str) -> None:
+    """After publication: the published rows with their keys become the state the next
+    release composes with."""
+    with duckdb_settings(con, memory_limit=BIG_STATEMENT_MEMORY, threads=1):
+        con.execute(
+            f"CREATE OR REPLACE TABLE {STATE_TABLE} AS SELECT c.*, k.record_key, k.source_hash "
+            f"FROM {candidate} AS c JOIN {KEYS_TABLE} AS k ON c.rowid = k.position "
+            "ORDER BY k.position"
+        )
