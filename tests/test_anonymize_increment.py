@@ -84,7 +84,7 @@ def test_the_previous_generalization_is_kept_for_unchanged_records() -> None:
     previous = state({"A": 11, "B": 12})
     current = previous.select("record_key", "source_hash")
     fresh = previous.select("record_key", class_key=pl.lit("AB"))
-    composition, change, after = run(previous, current, fresh)
+    composition, _, after = run(previous, current, fresh)
     assert after == {"A": 11, "B": 12}
     assert composition.publish_fresh.len() == 0
 

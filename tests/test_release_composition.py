@@ -31,7 +31,14 @@ CHANGED = 4
 WITHDRAWN = 3
 
 
-def second_hotline_delivery(landing: Path, scratch: Path) -> None:
+def second_hotline_delivery(
+    landing: Path,
+    scratch: Path,
+    *,
+    new_records: int = NEW_RECORDS,
+    changed: int = CHANGED,
+    withdrawn: int = WITHDRAWN,
+) -> None:
     """A month later: new hotline cases, a few changed, a few no longer delivered."""
     import datetime as dt
 
@@ -41,25 +48,22 @@ def second_hotline_delivery(landing: Path, scratch: Path) -> None:
     old = pl.read_csv(first, infer_schema=False)
     other = write_sample(
         scratch,
-        records=SMALL_SAMPLE * 2,
+        records=max(SMALL_SAMPLE, new_records * 100) * 2,
         seed=12,
         delivery_date=dt.date(2025, 4, 30),
         contributors=("hotline",),
     )["hotline"]
     new = pl.read_csv(other, infer_schema=False)
-    new = new.filter(~pl.col("case_id").is_in(old["case_id"].implode())).head(NEW_RECORDS)
+    new = new.filter(~pl.col("case_id").is_in(old["case_id"].implode())).head(new_records)
     rows = old.height
-    changed = pl.int_range(rows).is_in(list(range(10, 10 + CHANGED)))
-    kept = ~pl.int_range(rows).is_in(list(range(40, 40 + WITHDRAWN)))
+    edited = pl.int_range(rows).is_in(list(range(10, 10 + changed)))
+    kept = ~pl.int_range(rows).is_in(list(range(10 + changed, 10 + changed + withdrawn)))
     old = old.with_columns(
-        pl.when(changed)
+        pl.when(edited)
         .then(pl.lit("Labour"))
         .otherwise(pl.col("trafficking_type"))
         .alias("trafficking_type"),
-        pl.when(changed)
-        .then(pl.lit("F"))
-        .otherwise(pl.col("victim_gender"))
-        .alias("victim_gender"),
+        pl.when(edited).then(pl.lit("F")).otherwise(pl.col("victim_gender")).alias("victim_gender"),
     ).filter(kept)
     path = landing / "hotline" / "hotline_export_20250430.csv"
     pl.concat([old, new.select(old.columns)]).write_csv(path.with_suffix(".part"))

@@ -63,7 +63,11 @@ def build_release_assets(
         require_passed_gates(context.instance, [MERGED_KEY])
         # Imported here: the anonymizer needs pandas (~0.5 s to import), and most runs (a
         # delivery's refresh) never reach this step.
-        from ctdc_assets.release.candidate import anonymize_table, write_candidate
+        from ctdc_assets.release.candidate import (
+            anonymize_table,
+            figures_of_table,
+            write_candidate,
+        )
         from ctdc_assets.release.compose import FRESH_TABLE, compose_candidate
 
         policy = load_policy(settings.policy_file)
@@ -75,12 +79,17 @@ def build_release_assets(
             write_candidate(con, MERGED_TABLE, FRESH_TABLE, result, policy, keys=True)
             composition = compose_candidate(con, MERGED_TABLE, CANDIDATE_TABLE, policy, standard)
             composed = composition.report() if composition else None
+            figures = result.figures
+            if composition is not None:
+                figures = figures_of_table(
+                    con, CANDIDATE_TABLE, MERGED_TABLE, policy, result.recoding, standard=standard
+                )
             replace_table(
                 con,
                 FIGURES_TABLE,
                 pl.DataFrame(
                     {
-                        "figures": [json.dumps(result.figures)],
+                        "figures": [json.dumps(figures)],
                         "generalization": [json.dumps(generalization)],
                         "merged_records": [result.recoding.records_total],
                         "composition": [json.dumps(composed)],
@@ -93,7 +102,7 @@ def build_release_assets(
             | {
                 "k": dg.MetadataValue.int(policy.k),
                 "generalization": dg.MetadataValue.json(generalization),
-                "utility_and_risk": dg.MetadataValue.md(figures_table(result.figures)),
+                "utility_and_risk": dg.MetadataValue.md(figures_table(figures)),
                 "composition_with_last_release": dg.MetadataValue.json(
                     composed or {"first_release": True}
                 ),

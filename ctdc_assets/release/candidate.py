@@ -80,6 +80,25 @@ def anonymize_table(
     return Candidate(recoding, rows, position, figures)
 
 
+def figures_of_table(
+    con: duckdb.DuckDBPyConnection,
+    published_table: str,
+    source_table: str,
+    policy: ReleasePolicy,
+    recoding: Recoding,
+    *,
+    standard: Standard | None = None,
+    hierarchies: dict[str, Hierarchy] | None = None,
+) -> dict:
+    """The figures of a table as written (a composed candidate is not the engine's output)."""
+    standard = standard or load_standard()
+    hierarchies = hierarchies or build_hierarchies(policy, standard)
+    extra = figure_columns(policy)
+    published = read_columns(con, published_table, [*policy.release_qi_columns, *extra])
+    source = read_columns(con, source_table, [*policy.qi_names, *extra])
+    return release_figures_of(published, source, policy, recoding, standard, hierarchies)
+
+
 def _row_hashes(
     con: duckdb.DuckDBPyConnection,
     table: str,
