@@ -18,6 +18,7 @@ import pytest
 
 from ctdc_assets.anonymize import load_policy
 from ctdc_assets.anonymize.engine import anonymize
+from ctdc_assets.anonymize.increment import WITHHELD_CLASS
 from ctdc_assets.config import Settings
 from ctdc_assets.release.verify import verify_release
 from ctdc_assets.warehouse import Warehouse
@@ -137,7 +138,12 @@ def test_the_release_says_what_it_holds_back_and_how_many_were_withdrawn(two_rel
     assert sum(composed["held_back_by_reason"].values()) == held
     counts = manifest["counts"]
     assert counts["records_published"] == records(second).height
-    assert counts["records_published"] >= records(first).height - WITHDRAWN
+    withheld = composed["held_back_by_reason"][WITHHELD_CLASS]
+    assert counts["records_published"] >= records(first).height - WITHDRAWN - withheld
+    assert (
+        counts["records_published"] + composed["records_held_back"]
+        <= counts["records_before_anonymization"]
+    )
     report = (second / "quality_report.md").read_text()
     assert "## Composition with the previous release" in report
     assert f"removed at once: {WITHDRAWN}" in report

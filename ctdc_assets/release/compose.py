@@ -77,19 +77,22 @@ def compose_candidate(
             f"SELECT {columns}, record_key, source_hash FROM {FRESH_TABLE} "
             "WHERE record_key IN (SELECT record_key FROM _fresh))"
         )
+    # Both tables from the same deterministic order (ties of equal rows: by record key),
+    # rather than through a temporary copy of the whole table.
+    ordered = (
+        f"SELECT *, row_number() OVER (ORDER BY _order, record_key) - 1 AS _position FROM ({rows})"
+    )
     try:
         with duckdb_settings(con, memory_limit=BIG_STATEMENT_MEMORY, threads=1):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _composed AS {rows} ORDER BY _order")
             con.execute(
-                f"CREATE OR REPLACE TABLE {target} AS SELECT {columns} FROM _composed "
-                "ORDER BY rowid"
+                f"CREATE OR REPLACE TABLE {target} AS SELECT {columns} FROM ({ordered}) "
+                "ORDER BY _position"
             )
             con.execute(
-                f"CREATE OR REPLACE TABLE {KEYS_TABLE} AS SELECT rowid AS position, "
-                "record_key, source_hash FROM _composed ORDER BY rowid"
+                f"CREATE OR REPLACE TABLE {KEYS_TABLE} AS SELECT _position AS position, "
+                f"record_key, source_hash FROM ({ordered}) ORDER BY _position"
             )
     finally:
-        con.execute("DROP TABLE IF EXISTS _composed")
         con.execute(f"DROP TABLE IF EXISTS {FRESH_TABLE}")
         if composition is not None:
             con.unregister("_keep")
