@@ -19,6 +19,10 @@ The rule here, per quasi-identifier class (the published QI tuple as text):
 - a class left below k by such removals is withheld whole (it vanishes, which is a change
   of at least k), its records published again when their class can hold them.
 
+`release.compose` then recodes the new records held back among themselves (coarser
+classes of at least k new records each) and composes once more, so that most enter at
+once, more generalized, instead of waiting for k records of one finer class.
+
 Holding back only ever turns a publication off, so the fixpoint below terminates.
 """
 
@@ -42,12 +46,15 @@ class Composition:
 
     keep_previous: pl.Series  # record keys whose previously published row is published again
     publish_fresh: pl.Series  # record keys published as the engine recoded them now
+    held_new: pl.Series  # record keys of the new records held back
     held_back: dict[str, int]  # reason -> records
     removed: int  # previously published records no longer delivered: removed at once
+    recoded_together: int = 0  # new records published more generalized, in classes of k new
 
     def report(self) -> dict:
         return {
             "records_removed_at_once": self.removed,
+            "new_records_recoded_together": self.recoded_together,
             "records_held_back": self.held_back[HELD_NEW] + self.held_back[WITHHELD_CLASS],
             "records_with_deferred_changes": self.held_back[DEFERRED_CHANGE],
             "held_back_by_reason": dict(self.held_back),
@@ -114,6 +121,7 @@ def compose(
     return Composition(
         keep_previous=keys.filter(pl.Series(old_on)),
         publish_fresh=keys.filter(pl.Series(new_on)),
+        held_new=keys.filter(pl.Series(~published & engine_kept & ~new_on)),
         held_back={
             HELD_NEW: int((~published & engine_kept & ~new_on).sum()),
             DEFERRED_CHANGE: int((changed & old_on).sum()),

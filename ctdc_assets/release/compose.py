@@ -9,8 +9,13 @@ the previous rows of unchanged records and the fresh rows the composition allows
 
 from __future__ import annotations
 
-import duckdb
+from dataclasses import replace
 
+import duckdb
+import polars as pl
+
+from ctdc_assets.anonymize.engine import qi_columns, recode
+from ctdc_assets.anonymize.hierarchies import build_hierarchies
 from ctdc_assets.anonymize.increment import Composition, compose
 from ctdc_assets.anonymize.policy import ReleasePolicy
 from ctdc_assets.bounded import BIG_STATEMENT_MEMORY, duckdb_settings, quote
@@ -53,20 +58,12 @@ def compose_candidate(
     if not has_state(con):
         rows = f"SELECT *, rowid AS _order FROM {FRESH_TABLE}"
     else:
-        composition = compose(
-            con.execute(
-                f"SELECT record_key, source_hash, {class_key_sql(policy, 's')} AS class_key "
-                f"FROM {STATE_TABLE} AS s"
-            ).pl(),
-            con.execute(
-                f"SELECT v.record_key, {source_hash_sql(standard.columns, 'v')} AS source_hash "
-                f"FROM {source} AS v"
-            ).pl(),
-            con.execute(
-                f"SELECT record_key, {class_key_sql(policy, 'f')} AS class_key FROM {FRESH_TABLE} f"
-            ).pl(),
-            policy.k,
-        )
+        composition = _compose(con, source, policy, standard)
+        held = composition.held_new
+        if held.len() >= policy.k and _coarsen(con, source, held, policy, standard):
+            composition = _compose(con, source, policy, standard)
+            together = held.is_in(composition.publish_fresh.implode()).sum()
+            composition = replace(composition, recoded_together=int(together))
         con.register("_keep", composition.keep_previous.to_frame("record_key"))
         con.register("_fresh", composition.publish_fresh.to_frame("record_key"))
         # Row order must say nothing about which rows are new: a hash of the content.
@@ -98,6 +95,65 @@ def compose_candidate(
             con.unregister("_keep")
             con.unregister("_fresh")
     return composition
+
+
+def _compose(
+    con: duckdb.DuckDBPyConnection, source: str, policy: ReleasePolicy, standard: Standard
+) -> Composition:
+    return compose(
+        con.execute(
+            f"SELECT record_key, source_hash, {class_key_sql(policy, 's')} AS class_key "
+            f"FROM {STATE_TABLE} AS s"
+        ).pl(),
+        con.execute(
+            f"SELECT v.record_key, {source_hash_sql(standard.columns, 'v')} AS source_hash "
+            f"FROM {source} AS v"
+        ).pl(),
+        con.execute(
+            f"SELECT record_key, {class_key_sql(policy, 'f')} AS class_key FROM {FRESH_TABLE} f"
+        ).pl(),
+        policy.k,
+    )
+
+
+def _coarsen(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    keys: pl.Series,
+    policy: ReleasePolicy,
+    standard: Standard,
+) -> bool:
+    """Recode the held-back new records among themselves, in `FRESH_TABLE`: every class
+    they then form holds at least k of them, so it can enter the release together (more
+    generalized) rather than wait for k records of one finer class. False if none fit."""
+    hierarchies = build_hierarchies(policy, standard)
+    attributes = policy.l_diversity.attributes if policy.l_diversity else []
+    columns = ", ".join(quote(c) for c in dict.fromkeys([*policy.qi_names, *attributes]))
+    con.register("_held", keys.to_frame("record_key"))
+    try:
+        held = con.execute(
+            f"SELECT record_key, {columns} FROM {source} "
+            "WHERE record_key IN (SELECT record_key FROM _held)"
+        ).pl()
+    finally:
+        con.unregister("_held")
+    recoding = recode(held.drop("record_key"), policy, standard=standard, hierarchies=hierarchies)
+    if not recoding.kept.any():
+        return False
+    labels = qi_columns(policy, hierarchies, recoding.labels[recoding.kept])
+    coarse = pl.DataFrame(
+        {"record_key": held["record_key"].filter(pl.Series(recoding.kept)), **labels}
+    )
+    con.register("_coarse", coarse)
+    try:
+        assignments = ", ".join(f"{quote(c)} = r.{quote(c)}" for c in labels)
+        con.execute(
+            f"UPDATE {FRESH_TABLE} SET {assignments} FROM _coarse AS r "
+            f"WHERE {FRESH_TABLE}.record_key = r.record_key"
+        )
+    finally:
+        con.unregister("_coarse")
+    return True
 
 
 def record_published(con: duckdb.DuckDBPyConnection, candidate: str) -> None:

@@ -130,6 +130,8 @@ def composition_section(composition: dict) -> str:
         "",
         f"- records no longer delivered (consent withdrawn or deleted at source), removed at "
         f"once: {composition['records_removed_at_once']} (not said where)",
+        f"- new records published more generalized, recoded together in classes of at "
+        f"least k new records: {composition['new_records_recoded_together']}",
         f"- records held back: {composition['records_held_back']}",
         f"- records whose change is deferred (previous version published): "
         f"{composition['records_with_deferred_changes']}",
