@@ -7,7 +7,7 @@ A failed gate stops everything downstream of its asset.
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 import duckdb
@@ -20,7 +20,7 @@ from ctdc_assets.anonymize.release_diff import previous_records, release_diff
 from ctdc_assets.assets.contributors import harmonized_key, raw_key
 from ctdc_assets.assets.gating import GATE_NAMES
 from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
-from ctdc_assets.assets.metadata import markdown_table
+from ctdc_assets.assets.metadata import exists, markdown_table
 from ctdc_assets.assets.release import CANDIDATE_KEY, CANDIDATE_TABLE, FIGURES_TABLE
 from ctdc_assets.assets.statistics import AGGREGATES_KEY, read_aggregates
 from ctdc_assets.bounded import read_columns
@@ -145,8 +145,10 @@ def _suite_columns(con: duckdb.DuckDBPyConnection, table: str, suite: Suite) -> 
 
 
 def build_checks(
-    settings: Settings, contributors: Mapping[str, Crosswalk]
+    settings: Settings, contributors: Mapping[str, Crosswalk], kept: Sequence[str] = ()
 ) -> list[dg.AssetChecksDefinition]:
+    """The gates; `kept`: contributors with a broken crosswalk whose last harmonized table
+    merged keeps (reconciled like the others)."""
     checks = [
         check
         for name, crosswalk in contributors.items()
@@ -171,7 +173,8 @@ def build_checks(
             frame = read_columns(con, MERGED_TABLE, enums=("delivery_file", "delivery_sha256"))
             counts = {
                 name: con.execute(f"SELECT count(*) FROM harmonized.{name}").fetchone()[0]
-                for name in contributors
+                for name in [*contributors, *kept]
+                if name in contributors or exists(con, f"harmonized.{name}")
             }
         return run_merged_gate(frame, harmonized_counts=counts).to_check_result()
 
