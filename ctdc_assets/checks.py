@@ -6,6 +6,7 @@ merged; independent recomputations for the statistics and the release candidate.
 A failed gate stops everything downstream of its asset.
 """
 
+import json
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
@@ -13,12 +14,14 @@ import duckdb
 import polars as pl
 
 from ctdc_assets.anonymize import audit_release, failures, load_policy
-from ctdc_assets.anonymize.audit import numbered_table
+from ctdc_assets.anonymize.audit import AuditFinding, numbered_table
+from ctdc_assets.anonymize.policy import ReleasePolicy
+from ctdc_assets.anonymize.release_diff import previous_records, release_diff
 from ctdc_assets.assets.contributors import harmonized_key, raw_key
 from ctdc_assets.assets.gating import GATE_NAMES
 from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
 from ctdc_assets.assets.metadata import exists, markdown_table
-from ctdc_assets.assets.release import CANDIDATE_KEY, CANDIDATE_TABLE
+from ctdc_assets.assets.release import CANDIDATE_KEY, CANDIDATE_TABLE, FIGURES_TABLE
 from ctdc_assets.assets.statistics import AGGREGATES_KEY, read_aggregates
 from ctdc_assets.bounded import read_columns
 from ctdc_assets.config import Settings
@@ -27,6 +30,7 @@ from ctdc_assets.quality import gx_process
 from ctdc_assets.quality.bridge import Suite, load_suite
 from ctdc_assets.quality.derive import source_columns
 from ctdc_assets.quality.suites import run_harmonized_gate, run_merged_gate, run_raw_gate
+from ctdc_assets.release.bundle import latest_release
 from ctdc_assets.statistics.audit import audit_tables
 from ctdc_assets.warehouse import POOL, Warehouse
 
@@ -197,7 +201,8 @@ def build_checks(
         description=(
             "Recomputed from the candidate table alone: k-anonymity (and l-diversity) on the "
             "quasi-identifiers, no identifier or internal column, every value in the "
-            "codebook, suppression within the policy's limit."
+            "codebook, suppression within the policy's limit; and, against the last "
+            "release's files, no class changed by 1..k-1 records."
         ),
     )
     def release_gate(warehouse: Warehouse) -> dg.AssetCheckResult:
@@ -207,6 +212,7 @@ def build_checks(
             published = con.execute(f"SELECT count(*) FROM {CANDIDATE_TABLE}").fetchone()[0]
             candidate, rows = numbered_table(con, CANDIDATE_TABLE)
             findings = audit_release(candidate, policy, total_records=total, row_column=rows)
+            findings.append(_release_diff(con, settings, policy))
         rows = [(f.check, "passed" if f.passed else "FAILED", f.summary) for f in findings]
         failed = failures(findings)
         return dg.AssetCheckResult(
@@ -226,6 +232,21 @@ def build_checks(
         )
 
     return [*checks, merged_gate, small_cells_gate, release_gate]
+
+
+def _release_diff(
+    con: duckdb.DuckDBPyConnection, settings: Settings, policy: ReleasePolicy
+) -> AuditFinding:
+    """The candidate against the last published release's own files."""
+    previous = latest_release(settings.releases_dir)
+    (composition,) = con.execute(f"SELECT composition FROM {FIGURES_TABLE}").fetchone()
+    removed = (json.loads(composition) or {}).get("records_removed_at_once", 0)
+    return release_diff(
+        previous_records(con, previous) if previous else None,
+        con.table(CANDIDATE_TABLE),
+        policy,
+        removed=removed,
+    )
 
 
 def _findings_result(gate: str, findings: list, **figures: int) -> dg.AssetCheckResult:

@@ -169,7 +169,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def test_a_candidate_violating_k_blocks_publication_now_and_on_the_schedule(
     loaded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ctdc_assets.release.candidate as candidate_module
+    import ctdc_assets.release.compose as compose_module
 
     deployment, _ = loaded
     settings = Settings.from_env()
@@ -178,16 +178,17 @@ def test_a_candidate_violating_k_blocks_publication_now_and_on_the_schedule(
     before = _snapshot(releases)
     latest = (releases / "latest").resolve()
 
-    real = candidate_module.write_candidate
+    real = compose_module.compose_candidate
 
     def leaky(con, source, target, *args, **kwargs):  # one record made unique on its QIs
-        real(con, source, target, *args, **kwargs)
+        composed = real(con, source, target, *args, **kwargs)
         con.execute(
             f"UPDATE {target} SET yearOfRegistration = '1999' "
             f"WHERE rowid = (SELECT min(rowid) FROM {target})"
         )
+        return composed
 
-    monkeypatch.setattr(candidate_module, "write_candidate", leaky)
+    monkeypatch.setattr(compose_module, "compose_candidate", leaky)
     outcome = run_pipeline(settings, selection='key:"release/candidate"+')
     assert not outcome.success
     assert any("k_anonymity" in f or "k =" in f for f in outcome.failed_checks), outcome.summary()

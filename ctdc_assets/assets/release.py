@@ -19,6 +19,7 @@ from ctdc_assets.assets.statistics import AGGREGATES_KEY, DASHBOARD_KEY
 from ctdc_assets.config import Settings
 from ctdc_assets.release.bundle import latest_release
 from ctdc_assets.release.publish import publish_release
+from ctdc_assets.standard import load_standard
 from ctdc_assets.warehouse import POOL, Warehouse, replace_table
 
 CANDIDATE_KEY = dg.AssetKey(["release", "candidate"])
@@ -63,22 +64,36 @@ def build_release_assets(
         require_passed_gates(context.instance, [MERGED_KEY])
         # Imported here: the anonymizer needs pandas (~0.5 s to import), and most runs (a
         # delivery's refresh) never reach this step.
-        from ctdc_assets.release.candidate import anonymize_table, write_candidate
+        from ctdc_assets.release.candidate import (
+            anonymize_table,
+            figures_of_table,
+            write_candidate,
+        )
+        from ctdc_assets.release.compose import FRESH_TABLE, compose_candidate
 
         policy = load_policy(settings.policy_file)
+        standard = load_standard()
         with warehouse.connection(read_only=True) as con:
-            result = anonymize_table(con, MERGED_TABLE, policy)
+            result = anonymize_table(con, MERGED_TABLE, policy, standard=standard)
         generalization = result.recoding.generalization
         with warehouse.connection() as con:
-            write_candidate(con, MERGED_TABLE, CANDIDATE_TABLE, result, policy)
+            write_candidate(con, MERGED_TABLE, FRESH_TABLE, result, policy, keys=True)
+            composition = compose_candidate(con, MERGED_TABLE, CANDIDATE_TABLE, policy, standard)
+            composed = composition.report() if composition else None
+            figures = result.figures
+            if composition is not None:
+                figures = figures_of_table(
+                    con, CANDIDATE_TABLE, MERGED_TABLE, policy, result.recoding, standard=standard
+                )
             replace_table(
                 con,
                 FIGURES_TABLE,
                 pl.DataFrame(
                     {
-                        "figures": [json.dumps(result.figures)],
+                        "figures": [json.dumps(figures)],
                         "generalization": [json.dumps(generalization)],
                         "merged_records": [result.recoding.records_total],
+                        "composition": [json.dumps(composed)],
                     }
                 ),
             )
@@ -88,7 +103,10 @@ def build_release_assets(
             | {
                 "k": dg.MetadataValue.int(policy.k),
                 "generalization": dg.MetadataValue.json(generalization),
-                "utility_and_risk": dg.MetadataValue.md(figures_table(result.figures)),
+                "utility_and_risk": dg.MetadataValue.md(figures_table(figures)),
+                "composition_with_last_release": dg.MetadataValue.json(
+                    composed or {"first_release": True}
+                ),
             }
         )
 

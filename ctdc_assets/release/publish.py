@@ -23,6 +23,7 @@ from ctdc_assets.release.codebook import (
     column_docs,
     datapackage,
 )
+from ctdc_assets.release.compose import record_published
 from ctdc_assets.release.frequencies import value_frequencies
 from ctdc_assets.release.verify import verify_contents
 from ctdc_assets.standard import load_standard
@@ -52,9 +53,11 @@ def publish_release(
     policy_text = settings.policy_file.read_text(encoding="utf-8")
     with warehouse.connection(read_only=True) as con:
         published = con.execute("SELECT count(*) FROM release.candidate").fetchone()[0]
-        figures, generalization, merged_records = con.execute(
-            "SELECT figures, generalization, merged_records FROM release.candidate_figures"
+        figures, generalization, merged_records, composition = con.execute(
+            "SELECT figures, generalization, merged_records, composition "
+            "FROM release.candidate_figures"
         ).fetchone()
+        composition = json.loads(composition) or {"first_release": True}
         provenance = con.execute(
             "SELECT contributor, delivery_file, delivery_sha256, count(*) AS records "
             "FROM merged.victims GROUP BY ALL ORDER BY contributor"
@@ -87,7 +90,8 @@ def publish_release(
             "datapackage.json": json.dumps(package, indent=2, ensure_ascii=False),
             "quality_report.md": quality_report(
                 latest_check_evaluations(instance, check_keys), release_id=release_id
-            ),
+            )
+            + composition_section(composition),
         }
         manifest = {
             "created_at": created,
@@ -100,6 +104,7 @@ def publish_release(
                 "records_published": published,
                 "records_suppressed": merged_records - published,
             },
+            "composition_with_previous_release": composition,
             "generalization": json.loads(generalization),
             "figures": json.loads(figures),
             "contributors": [
@@ -128,5 +133,32 @@ def publish_release(
             ),
             signing_key=settings.release_signing_key(),
         )
+    with warehouse.connection() as con:
+        record_published(con, "release.candidate")
     files = json.loads((path / "manifest.json").read_text())["files"]
     return PublishedRelease(path, release_id, published, files)
+
+
+def composition_section(composition: dict) -> str:
+    """The quality report's account of what this release holds back, and why."""
+    lines = ["", "## Composition with the previous release", ""]
+    if composition.get("first_release"):
+        return "\n".join([*lines, "First release: every record the engine kept is published.", ""])
+    lines += [
+        "No quasi-identifier class changes by 1 to k-1 records since the previous release, "
+        "so comparing the two does not single out a record.",
+        "",
+        f"- records no longer delivered (consent withdrawn or deleted at source), removed at "
+        f"once: {composition['records_removed_at_once']} (not said where)",
+        f"- new records published more generalized, recoded together in classes of at "
+        f"least k new records: {composition['new_records_recoded_together']}",
+        f"- records held back: {composition['records_held_back']}",
+        f"- records whose change is deferred (previous version published): "
+        f"{composition['records_with_deferred_changes']}",
+        "",
+        "| reason | records |",
+        "|---|---|",
+        *(f"| {reason} | {n} |" for reason, n in composition["held_back_by_reason"].items()),
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,167 @@
+"""The release candidate composed with the last published release, in the warehouse.
+
+The engine recodes every record afresh (`FRESH_TABLE`, with record keys); `compose`
+(`anonymize.increment`) decides which rows to publish against the published-record
+state that publication keeps (`STATE_TABLE`: every published row with its record key and
+source digest, in the encrypted warehouse, never in a release). The candidate then holds
+the previous rows of unchanged records and the fresh rows the composition allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import duckdb
+import polars as pl
+
+from ctdc_assets.anonymize.engine import qi_columns, recode
+from ctdc_assets.anonymize.hierarchies import build_hierarchies
+from ctdc_assets.anonymize.increment import Composition, compose
+from ctdc_assets.anonymize.policy import ReleasePolicy
+from ctdc_assets.bounded import BIG_STATEMENT_MEMORY, duckdb_settings, quote
+from ctdc_assets.release.candidate import source_hash_sql
+from ctdc_assets.standard import Standard
+
+FRESH_TABLE = "release.fresh"
+KEYS_TABLE = "release.candidate_keys"  # the candidate's row number -> record key, digest
+STATE_TABLE = "release.published_records"
+
+
+def class_key_sql(policy: ReleasePolicy, alias: str) -> str:
+    """SQL: a record's quasi-identifier class as text (the published QI tuple)."""
+    cells = ", ".join(
+        f"coalesce(CAST({alias}.{quote(c)} AS VARCHAR), chr(0))" for c in policy.release_qi_columns
+    )
+    return f"concat_ws(chr(31), {cells})"
+
+
+def has_state(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'release' AND table_name = 'published_records'"
+        ).fetchone()[0]
+    )
+
+
+def compose_candidate(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    target: str,
+    policy: ReleasePolicy,
+    standard: Standard,
+) -> Composition | None:
+    """Write `target` (and `KEYS_TABLE`) from `FRESH_TABLE`, composed with the published
+    state if there is one (None: a first release, published as the engine made it)."""
+    columns = ", ".join(quote(c) for c in policy.release_columns(standard))
+    composition = None
+    if not has_state(con):
+        rows = f"SELECT *, rowid AS _order FROM {FRESH_TABLE}"
+    else:
+        composition = _compose(con, source, policy, standard)
+        held = composition.held_new
+        if held.len() >= policy.k and _coarsen(con, source, held, policy, standard):
+            composition = _compose(con, source, policy, standard)
+            together = held.is_in(composition.publish_fresh.implode()).sum()
+            composition = replace(composition, recoded_together=int(together))
+        con.register("_keep", composition.keep_previous.to_frame("record_key"))
+        con.register("_fresh", composition.publish_fresh.to_frame("record_key"))
+        # Row order must say nothing about which rows are new: a hash of the content.
+        rows = (
+            f"SELECT *, hash({columns}) AS _order FROM ("
+            f"SELECT {columns}, record_key, source_hash FROM {STATE_TABLE} "
+            "WHERE record_key IN (SELECT record_key FROM _keep) UNION ALL "
+            f"SELECT {columns}, record_key, source_hash FROM {FRESH_TABLE} "
+            "WHERE record_key IN (SELECT record_key FROM _fresh))"
+        )
+    # Both tables from the same deterministic order (ties of equal rows: by record key),
+    # rather than through a temporary copy of the whole table.
+    ordered = (
+        f"SELECT *, row_number() OVER (ORDER BY _order, record_key) - 1 AS _position FROM ({rows})"
+    )
+    try:
+        with duckdb_settings(con, memory_limit=BIG_STATEMENT_MEMORY, threads=1):
+            con.execute(
+                f"CREATE OR REPLACE TABLE {target} AS SELECT {columns} FROM ({ordered}) "
+                "ORDER BY _position"
+            )
+            con.execute(
+                f"CREATE OR REPLACE TABLE {KEYS_TABLE} AS SELECT _position AS position, "
+                f"record_key, source_hash FROM ({ordered}) ORDER BY _position"
+            )
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {FRESH_TABLE}")
+        if composition is not None:
+            con.unregister("_keep")
+            con.unregister("_fresh")
+    return composition
+
+
+def _compose(
+    con: duckdb.DuckDBPyConnection, source: str, policy: ReleasePolicy, standard: Standard
+) -> Composition:
+    return compose(
+        con.execute(
+            f"SELECT record_key, source_hash, {class_key_sql(policy, 's')} AS class_key "
+            f"FROM {STATE_TABLE} AS s"
+        ).pl(),
+        con.execute(
+            f"SELECT v.record_key, {source_hash_sql(standard.columns, 'v')} AS source_hash "
+            f"FROM {source} AS v"
+        ).pl(),
+        con.execute(
+            f"SELECT record_key, {class_key_sql(policy, 'f')} AS class_key FROM {FRESH_TABLE} f"
+        ).pl(),
+        policy.k,
+    )
+
+
+def _coarsen(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    keys: pl.Series,
+    policy: ReleasePolicy,
+    standard: Standard,
+) -> bool:
+    """Recode the held-back new records among themselves, in `FRESH_TABLE`: every class
+    they then form holds at least k of them, so it can enter the release together (more
+    generalized) rather than wait for k records of one finer class. False if none fit."""
+    hierarchies = build_hierarchies(policy, standard)
+    attributes = policy.l_diversity.attributes if policy.l_diversity else []
+    columns = ", ".join(quote(c) for c in dict.fromkeys([*policy.qi_names, *attributes]))
+    con.register("_held", keys.to_frame("record_key"))
+    try:
+        held = con.execute(
+            f"SELECT record_key, {columns} FROM {source} "
+            "WHERE record_key IN (SELECT record_key FROM _held)"
+        ).pl()
+    finally:
+        con.unregister("_held")
+    recoding = recode(held.drop("record_key"), policy, standard=standard, hierarchies=hierarchies)
+    if not recoding.kept.any():
+        return False
+    labels = qi_columns(policy, hierarchies, recoding.labels[recoding.kept])
+    coarse = pl.DataFrame(
+        {"record_key": held["record_key"].filter(pl.Series(recoding.kept)), **labels}
+    )
+    con.register("_coarse", coarse)
+    try:
+        assignments = ", ".join(f"{quote(c)} = r.{quote(c)}" for c in labels)
+        con.execute(
+            f"UPDATE {FRESH_TABLE} SET {assignments} FROM _coarse AS r "
+            f"WHERE {FRESH_TABLE}.record_key = r.record_key"
+        )
+    finally:
+        con.unregister("_coarse")
+    return True
+
+
+def record_published(con: duckdb.DuckDBPyConnection, candidate: str) -> None:
+    """After publication: the published rows with their keys become the state the next
+    release composes with."""
+    with duckdb_settings(con, memory_limit=BIG_STATEMENT_MEMORY, threads=1):
+        con.execute(
+            f"CREATE OR REPLACE TABLE {STATE_TABLE} AS SELECT c.*, k.record_key, k.source_hash "
+            f"FROM {candidate} AS c JOIN {KEYS_TABLE} AS k ON c.rowid = k.position "
+            "ORDER BY k.position"
+        )
