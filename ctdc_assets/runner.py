@@ -29,6 +29,7 @@ class RunOutcome:
     failed_steps: list[str] = field(default_factory=list)
     skipped_steps: list[str] = field(default_factory=list)
     release: str | None = None
+    release_unchanged: bool = False  # same content as the current release: none published
 
     def summary(self) -> str:
         lines = [
@@ -42,7 +43,11 @@ class RunOutcome:
         lines += [f"  step failed: {s}" for s in self.failed_steps]
         if self.skipped_steps:
             lines.append(f"  not run (upstream failed): {', '.join(self.skipped_steps)}")
-        if self.release:
+        if self.release and self.release_unchanged:
+            lines.append(
+                f"Nothing to publish: the content is that of the current release {self.release}"
+            )
+        elif self.release:
             lines.append(f"Release published at {self.release}")
         return "\n".join(lines)
 
@@ -81,6 +86,8 @@ def _outcome(result: dg.ExecuteInProcessResult) -> RunOutcome:
         if materialization.asset_key.path == ["release", "published"]:
             path = materialization.metadata.get("path")
             outcome.release = str(path.value) if path else None
+            status = materialization.metadata.get("status")
+            outcome.release_unchanged = bool(status and str(status.value).startswith("unchanged"))
     for evaluation in result.get_asset_check_evaluations():
         name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
         detail = evaluation.description or ""

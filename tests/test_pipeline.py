@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 
 from ctdc_assets.config import Settings
+from ctdc_assets.runner import run_pipeline
 from ctdc_assets.sample_data import CANARY_PREFIX
 from ctdc_assets.standard import load_standard
 from ctdc_assets.warehouse import Warehouse
@@ -203,3 +204,13 @@ def test_the_warehouse_file_leaks_nothing(run) -> None:
     assert CANARY_PREFIX.encode() not in settings.warehouse_file.read_bytes()
     with pytest.raises(duckdb.Error):
         duckdb.connect(str(settings.warehouse_file), read_only=True)
+
+
+def test_a_second_run_on_the_same_deliveries_publishes_nothing(run) -> None:
+    deployment, first = run
+    releases = sorted(p.name for p in (deployment.data_dir / "releases").iterdir())
+    again = run_pipeline(Settings.from_env())
+    assert again.success, again.summary()
+    assert again.release_unchanged and Path(again.release).name == Path(first.release).name
+    assert "Nothing to publish" in again.summary()
+    assert sorted(p.name for p in (deployment.data_dir / "releases").iterdir()) == releases

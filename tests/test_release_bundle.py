@@ -77,3 +77,19 @@ def test_formula_cells_are_found_in_a_duckdb_relation_too() -> None:
     con = duckdb.connect()
     relation = con.from_arrow(frame.to_arrow())
     assert formula_cells(relation) == formula_cells(frame) == ["gender", "citizenship"]
+
+
+def test_the_same_content_is_not_published_twice(tmp_path: Path) -> None:
+    first = write_bundle(tmp_path, "r1", _content(), verify=lambda _: [])
+    described_again = _content()
+    described_again.texts["codebook.md"] = "# Codebook, re-worded\n"  # not the content
+    assert write_bundle(tmp_path, "r2", described_again, verify=lambda _: []) == first.resolve()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "r1"]
+    changed = _content(pl.DataFrame({"gender": ["Female", "Female"]}))
+    second = write_bundle(tmp_path, "r3", changed, verify=lambda _: [])
+    assert second.name == "r3" and latest_release(tmp_path) == second.resolve()
+    manifest = json.loads((second / "manifest.json").read_text())
+    assert (
+        manifest["content_sha256"]
+        != json.loads((first / "manifest.json").read_text())["content_sha256"]
+    )

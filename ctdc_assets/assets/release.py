@@ -125,8 +125,16 @@ def build_release_assets(
     def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         require_passed_gates(context.instance, [CANDIDATE_KEY, AGGREGATES_KEY])
         release = publish_release(settings, warehouse, context.instance, gates)
+        if not release.new:
+            context.log.info(f"Same content as release {release.release_id}: nothing published")
         return dg.MaterializeResult(
             metadata={
+                "status": dg.MetadataValue.text(
+                    f"published release {release.release_id}"
+                    if release.new
+                    else f"unchanged: same content as the current release {release.release_id}, "
+                    "no new release"
+                ),
                 "path": dg.MetadataValue.path(str(release.path)),
                 "current_release": dg.MetadataValue.text(release.release_id),
                 "release_id": dg.MetadataValue.text(release.release_id),

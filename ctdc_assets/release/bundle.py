@@ -2,11 +2,14 @@
 
 The bundle is assembled in a hidden temporary folder next to the releases, verified,
 then renamed into place in one step, so a crash leaves either no release or a whole
-one; `latest` is a symlink swapped atomically after the rename.
+one; `latest` is a symlink swapped atomically after the rename. A bundle whose content
+(records, statistics, dashboard: `content_sha256`) is that of the current release is
+not published again: same data, same release.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,6 +31,7 @@ FORMULA_START = f"^[{FORMULA_CHARACTERS}]"
 MANIFEST = "manifest.json"
 RECORDS_CSV = "victims.csv"
 RECORDS_PARQUET = "victims.parquet"
+CONTENT_FILES = {RECORDS_CSV, RECORDS_PARQUET, "dashboard.html"}
 
 
 class ReleaseError(RuntimeError):
@@ -86,6 +90,25 @@ def _write_records(records: pl.DataFrame | duckdb.DuckDBPyRelation, folder: Path
         records.write_parquet(folder / RECORDS_PARQUET)
 
 
+def content_sha256(files: Mapping[str, str]) -> str:
+    """One digest of what a release says (records, statistics, dashboard), not of how it
+    describes itself (release id, dates, the gates' report, the signature)."""
+    content = sorted(
+        (name, digest)
+        for name, digest in files.items()
+        if name in CONTENT_FILES or name.startswith("statistics/")
+    )
+    return hashlib.sha256(json.dumps(content).encode()).hexdigest()
+
+
+def _content_of(release: Path) -> str | None:
+    try:
+        manifest = json.loads((release / MANIFEST).read_text(encoding="utf-8"))
+        return manifest.get("content_sha256") or content_sha256(manifest["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def write_bundle(
     releases_dir: Path,
     release_id: str,
@@ -93,7 +116,10 @@ def write_bundle(
     verify: Callable[[Path], list[str]],
     signing_key: Ed25519PrivateKey | None = None,
 ) -> Path:
-    """Write, verify (on the files as written), sign and publish one release folder."""
+    """Write, verify (on the files as written), sign and publish one release folder.
+
+    Returns the new folder, or the current release's when the content is the same (then
+    nothing is published: compare the name with `release_id`)."""
     final = releases_dir / release_id
     if final.exists():
         raise ReleaseError(f"Release {final} already exists; releases are never overwritten")
@@ -117,13 +143,20 @@ def write_bundle(
             raise ReleaseError("The release failed its verification: " + "; ".join(problems))
         if signing_key is not None:  # its public key is a file of the release like any other
             (staging / PUBLIC_KEY).write_bytes(public_key_pem(signing_key.public_key()))
+        files = {
+            str(path.relative_to(staging)): sha256_file(path)
+            for path in sorted(staging.rglob("*"))
+            if path.is_file()
+        }
+        digest = content_sha256(files)
+        current = latest_release(releases_dir)
+        if current is not None and _content_of(current) == digest:
+            shutil.rmtree(staging)
+            return current
         manifest = content.manifest | {
             "release_id": release_id,
-            "files": {
-                str(path.relative_to(staging)): sha256_file(path)
-                for path in sorted(staging.rglob("*"))
-                if path.is_file()
-            },
+            "content_sha256": digest,
+            "files": files,
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False))
         if signing_key is not None:

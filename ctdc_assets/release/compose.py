@@ -52,11 +52,13 @@ def compose_candidate(
     standard: Standard,
 ) -> Composition | None:
     """Write `target` (and `KEYS_TABLE`) from `FRESH_TABLE`, composed with the published
-    state if there is one (None: a first release, published as the engine made it)."""
+    state if there is one (None: a first release, the engine's records as they are).
+    Every release orders its rows by a hash of their content, so the same records give
+    the same files (and an unchanged release is not published again)."""
     columns = ", ".join(quote(c) for c in policy.release_columns(standard))
     composition = None
     if not has_state(con):
-        rows = f"SELECT *, rowid AS _order FROM {FRESH_TABLE}"
+        rows = f"SELECT *, hash({columns}) AS _order FROM {FRESH_TABLE}"
     else:
         composition = _compose(con, source, policy, standard)
         held = composition.held_new

@@ -36,6 +36,7 @@ class PublishedRelease:
     release_id: str
     records: int
     files: dict[str, str]
+    new: bool = True  # False: same content as the current release, nothing published
 
 
 def publish_release(
@@ -133,10 +134,12 @@ def publish_release(
             ),
             signing_key=settings.release_signing_key(),
         )
-    with warehouse.connection() as con:
-        record_published(con, "release.candidate")
+    new = path.name == release_id
+    if new:  # an unchanged release keeps the state it was published with
+        with warehouse.connection() as con:
+            record_published(con, "release.candidate")
     files = json.loads((path / "manifest.json").read_text())["files"]
-    return PublishedRelease(path, release_id, published, files)
+    return PublishedRelease(path, path.name, published, files, new=new)
 
 
 def composition_section(composition: dict) -> str:

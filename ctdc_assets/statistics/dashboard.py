@@ -48,7 +48,7 @@ def encode_tables(tables: Mapping[str, pl.DataFrame]) -> dict[str, object]:
             encoded["dict"][dim] = levels  # type: ignore[index]
             encoded["idx"][dim] = [lookup[v] for v in values.to_list()]  # type: ignore[index]
             if f"{dim}_name" in table.columns:
-                pairs = table.select(dim, f"{dim}_name").unique().iter_rows()
+                pairs = table.select(dim, f"{dim}_name").unique(maintain_order=True).iter_rows()
                 names.update({code: name for code, name in pairs if code != ALL})
         encoded["n"] = table["count"].fill_null(-1).to_list()
         encoded["title"] = row["title"]
