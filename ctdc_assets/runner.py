@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from ctdc_assets.config import Settings
+from ctdc_assets.config import Settings, owner_only
 from ctdc_assets.instance import prepare_instance_home
 
 
@@ -65,6 +65,7 @@ def run_pipeline(
             asset_selection=sorted(keys),
             tags={"ctdc/launched_by": "ctdc run"},
         )
+    owner_only(settings.dagster_home)  # the files the run created (SQLite, logs)
     return _outcome(result)
 
 

@@ -91,7 +91,14 @@ def iter_delivery(
 
 def unexpected_columns(crosswalk: Crosswalk, frame: pl.DataFrame) -> list[str]:
     """Columns the crosswalk does not know (kept in raw, reported, never harmonized)."""
-    ignore = {"source_row", "source_sheet", "delivery_file", "delivery_sha256", "loaded_at"}
+    ignore = {
+        "source_row",
+        "source_sheet",
+        "delivery_file",
+        "delivery_date",
+        "delivery_sha256",
+        "loaded_at",
+    }
     known = crosswalk.known_columns() | ignore
     return [c for c in frame.columns if c not in known]
 

@@ -68,7 +68,7 @@ def publish_release(
             "SELECT figures, generalization, merged_records FROM release.candidate_figures"
         ).fetchone()
         provenance = con.execute(
-            "SELECT contributor, delivery_file, delivery_sha256, count(*) AS records "
+            "SELECT contributor, delivery_date, delivery_sha256, count(*) AS records "
             "FROM merged.victims GROUP BY ALL ORDER BY contributor"
         ).fetchall()
         manifest = {
@@ -85,8 +85,8 @@ def publish_release(
             "generalization": json.loads(generalization),
             "figures": json.loads(figures),
             "contributors": [
-                {"contributor": c, "delivery_file": f, "delivery_sha256": h, "records": n}
-                for c, f, h, n in provenance
+                {"contributor": c, "delivery_date": d, "delivery_sha256": h, "records": n}
+                for c, d, h, n in provenance
             ],
             "statistics_threshold": policy.k,
         }
