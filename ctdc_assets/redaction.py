@@ -6,7 +6,10 @@ of the standard's vocabulary, or configuration the project already publishes (a
 crosswalk's or suite's column or value). Anything else is shown as its shape, e.g.
 `<redacted: 15 chars, letters, space>`, never its text: no pattern can tell a name
 typed into an age field from a misspelt country, so nothing is guessed. Counts and
-row numbers are the pipeline's own and are not values of a delivery.
+row numbers are the pipeline's own and are not values of a delivery; a number of up to
+four digits (an age of 150, a flag of 2) cannot spell a name and is shown too. A value
+made of allowed parts (`isAbduction=2`, a list `Debt bondage;Threats`) is shown; one
+unknown part redacts the whole value.
 
 The engineer sees the actual values in the terminal of `ctdc run` and with
 `ctdc findings CONTRIBUTOR`, which reads them from the warehouse.
@@ -14,6 +17,7 @@ The engineer sees the actual values in the terminal of `ctdc run` and with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from functools import cache
 from typing import Any
@@ -21,6 +25,8 @@ from typing import Any
 from ctdc_assets.standard import country_codes, load_standard
 
 MAX_SHOWN_CHARS = 80
+_SMALL_NUMBER = re.compile(r"-?\d{1,4}")
+_PARTS = re.compile(r"\s*[=;|,]\s*")
 
 
 @cache
@@ -87,9 +93,15 @@ def redact(value: Any, allowed: Collection[str] = ()) -> str:
     text = str(value)
     if text.strip() == "":
         return "(blank)"
-    if text in vocabulary() or text in allowed:
+    if all(_allowed(part, allowed) for part in _PARTS.split(text.strip())):
         return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 1] + "…"
     return shape(text)
+
+
+def _allowed(part: str, allowed: Collection[str]) -> bool:
+    return (
+        part == "" or part in vocabulary() or part in allowed or bool(_SMALL_NUMBER.fullmatch(part))
+    )
 
 
 def count_of(names: Collection[str], noun: str = "unknown column") -> str:

@@ -64,7 +64,6 @@ Kind = Literal["map", "unique", "distinct", "schema", "rows", "full"]
 
 SAMPLE_VALUES = 5  # distinct unexpected values shown per failed expectation
 SAMPLE_ROWS = 5  # row numbers kept per failed expectation
-MAX_VALUE_CHARS = 40
 MAX_FOUND = 200  # failing values per expectation kept in audit.findings
 CHUNK_ROWS = 500_000  # rows prepared at a time: bounds memory (~1.5 GB peak at 10M rows)
 
@@ -513,8 +512,7 @@ def _md(text: str) -> str:
 def _short(value: Any, allowed: Collection[str] = ()) -> str:
     """A sample value as shown to people: the vocabulary and the suite's own words as
     they are, anything else read from a delivery redacted (`redaction.redact`)."""
-    text = redact(value, allowed)
-    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+    return redact(value, allowed)
 
 
 # --------------------------------------------------------------------------- running
@@ -538,6 +536,7 @@ def run_suite(
     severity_overrides: Mapping[str, Severity] | None = None,
     tables: Mapping[str, pl.DataFrame | pl.LazyFrame] | None = None,
     chunk_rows: int | None = None,
+    known_words: Collection[str] = (),
 ) -> GateResult:
     """Validate `frame` (and any side `tables`) against `suite`.
 
@@ -556,6 +555,9 @@ def run_suite(
       `schema` (one row per column: name, Polars type) is always there.
     - `chunk_rows`: rows prepared at a time (default `CHUNK_ROWS`); results do not
       depend on it, memory does.
+    - `known_words`: configuration that may be shown besides the standard's vocabulary
+      and the suite's own words (e.g. the crosswalk's columns); any other value from
+      the data is shown redacted (`ctdc_assets.redaction`).
     """
     started = time.perf_counter()
     if not isinstance(suite, Suite):
@@ -593,6 +595,7 @@ def run_suite(
         else:
             by_table.setdefault(spec.table, []).append(_resolve(spec, params))
 
+    shown_words = configured([s.kwargs for s in suite.expectations]) | {*known_words, *personal}
     for table, specs in by_table.items():
         options = _BUILTIN_TABLES.get(table, {}) | suite.table_options(table)
         rows = options.get("row_column", row_column if table == "main" else None)
@@ -604,6 +607,7 @@ def run_suite(
             personal=personal,
             row_column=rows,
             chunk_rows=chunk_rows,
+            shown_words=shown_words,
         )
         outcomes.update(run.evaluate(specs))
         for name, seconds in run.timings.items():
@@ -719,7 +723,9 @@ class _TableRun:
         row_column: str | None,
         row_label: str = "rows",
         chunk_rows: int | None = None,
+        shown_words: Collection[str] = frozenset(),
     ) -> None:
+        self.shown_words = shown_words  # may be shown as they are (`redaction.redact`)
         self.row_label = row_label
         self.chunk_rows = chunk_rows or CHUNK_ROWS
         self.timings: dict[str, float] = {}
@@ -1058,7 +1064,7 @@ class _TableRun:
             observed = (
                 None
                 if personal
-                else _short(result.result.get("observed_value"), configured(spec.kwargs))
+                else _short(result.result.get("observed_value"), self.shown_words)
             )
             status: Status = "passed" if result.success else "failed"
             return self._outcome(spec, status, observed=observed, personal=personal)
@@ -1076,7 +1082,7 @@ class _TableRun:
             success = (evaluated - unexpected) / evaluated >= float(mostly)
         else:
             success = unexpected == 0
-        allowed = configured(spec.kwargs)
+        allowed = self.shown_words
         rows = tuple(
             r if isinstance(r, int) else _short(r, allowed)  # side tables: column names
             for r in sorted(
@@ -1167,7 +1173,7 @@ class _TableRun:
             )
         res = result.result or {}
         status: Status = "passed" if result.success else "failed"
-        allowed = configured(spec.kwargs)
+        allowed = self.shown_words
         observed = res.get("observed_value")
         details = res.get("details") or {}
         if isinstance(details.get("mismatched"), dict):  # columns to match set / ordered list
