@@ -18,6 +18,9 @@ def exp(type_: str, severity: str = "critical", description: str = "", **kwargs:
     return {"type": type_, "kwargs": kwargs, "severity": severity, "description": description}
 
 
+SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
 def hotline_like() -> pl.DataFrame:
     return pl.DataFrame(
         {
@@ -27,7 +30,7 @@ def hotline_like() -> pl.DataFrame:
             "gender": ["F", "M", "Q", "F", None, "F"],
             "source_row": [2, 3, 4, 5, 6, 7],
             "delivery_date": ["2026-01-01"] * 6,
-            "delivery_sha256": ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"] * 6,
+            "delivery_sha256": [SHA256] * 6,
         }
     )
 
