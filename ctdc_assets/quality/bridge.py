@@ -1062,9 +1062,7 @@ class _TableRun:
         assert groups is not None
         if spec.kind == "distinct":
             observed = (
-                None
-                if personal
-                else _short(result.result.get("observed_value"), self.shown_words)
+                None if personal else _short(result.result.get("observed_value"), self.shown_words)
             )
             status: Status = "passed" if result.success else "failed"
             return self._outcome(spec, status, observed=observed, personal=personal)
