@@ -49,9 +49,12 @@ def harmonize_findings(result: Harmonized) -> pl.DataFrame:
 
 
 def gate_findings(result: GateResult) -> pl.DataFrame:
-    """The failing values of a gate's failed expectations (critical and warnings)."""
+    """The failing values of a gate's failed expectations (critical and warnings); a
+    failing row of the `schema` side table is a delivered column the suite does not know."""
     return frame(
-        (f"{o.severity}: {o.description}", ", ".join(o.columns), value, rows, row_numbers)
+        ("unknown column", value, None, None, None)
+        if o.table == "schema"
+        else (f"{o.severity}: {o.description}", ", ".join(o.columns), value, rows, row_numbers)
         for o in result.critical_failures + result.warnings
         for value, rows, row_numbers in o.found
     )
@@ -75,6 +78,24 @@ def record_findings(
             [contributor, source],
         )
         con.unregister("_findings")
+
+
+def terminal_lines(found: pl.DataFrame, source: str, limit: int = 5) -> list[str]:
+    """A few of `source`'s findings as the terminal of `ctdc run` shows them (actual
+    values: the engineer's own terminal is inside the trust boundary, the instance is not)."""
+    lines = []
+    for kind, column, value, rows, row_numbers in (
+        found.filter(pl.col("source") == source)
+        .select("kind", "column_name", "value", "rows", "row_numbers")
+        .head(limit)
+        .iter_rows()
+    ):
+        if value is None:
+            lines.append(f"{kind}: column {column}")
+        else:
+            at = f", rows {row_numbers}" if row_numbers else ""
+            lines.append(f"column {column}: {value!r} × {rows:,}{at} ({kind})")
+    return lines
 
 
 def read_findings(con: duckdb.DuckDBPyConnection, contributor: str) -> pl.DataFrame:
