@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ctdc_assets.crosswalk.model import Crosswalk
+from ctdc_assets.redaction import count_of
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,14 @@ def _check_columns(crosswalk: Crosswalk, path: Path, frame: pl.DataFrame) -> Non
     _check_required(crosswalk, path, frame.columns)
     extra = unexpected_columns(crosswalk, frame)
     if extra:
-        log.warning("%s: columns not in the crosswalk (kept in raw): %s", path, ", ".join(extra))
+        # Counted, not named: logs end up in the instance's compute logs, and a header
+        # may be anything (`ctdc findings` names them).
+        log.warning(
+            "%s delivery: %s not in the crosswalk (kept in raw; names: ctdc findings %s)",
+            crosswalk.name,
+            count_of(extra),
+            crosswalk.name,
+        )
 
 
 def _check_required(crosswalk: Crosswalk, path: Path, columns: list[str]) -> None:
