@@ -409,7 +409,7 @@ class GateResult:
             f"{head} {self.gate}: {verdict}",
             "",
             f"- suite: `{self.suite}`"
-            + (f", delivery file: `{self.source_file}`" if self.source_file else ""),
+            + (f", {self.source_file}" if self.source_file else ""),
             f"- rows checked: {self.row_count:,}; expectations evaluated: {self.evaluated}, "
             f"critical failures: {len(self.critical_failures)}, warnings: {len(self.warnings)}"
             + (f", not evaluated: {len(self.skipped)}" if self.skipped else ""),
