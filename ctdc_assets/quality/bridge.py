@@ -408,8 +408,7 @@ class GateResult:
         parts = [
             f"{head} {self.gate}: {verdict}",
             "",
-            f"- suite: `{self.suite}`"
-            + (f", {self.source_file}" if self.source_file else ""),
+            f"- suite: `{self.suite}`" + (f", {self.source_file}" if self.source_file else ""),
             f"- rows checked: {self.row_count:,}; expectations evaluated: {self.evaluated}, "
             f"critical failures: {len(self.critical_failures)}, warnings: {len(self.warnings)}"
             + (f", not evaluated: {len(self.skipped)}" if self.skipped else ""),
