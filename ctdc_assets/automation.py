@@ -42,8 +42,11 @@ def _loaded_sha256(instance: dg.DagsterInstance, contributor: str) -> str | None
 
 
 def build_landing_sensor(
-    settings: Settings, contributors: Mapping[str, Crosswalk]
+    settings: Settings, contributors: Mapping[str, Crosswalk], broken: Mapping[str, str]
 ) -> dg.SensorDefinition:
+    """`broken`: contributors that cannot run yet (why: broken crosswalk, no raw suite),
+    logged once per reason and not watched until fixed."""
+
     @dg.sensor(
         name="landing_sensor",
         description="Starts a raw load when a contributor's landing folder gets a new delivery.",
@@ -55,8 +58,13 @@ def build_landing_sensor(
         cursor = json.loads(context.cursor) if context.cursor else {}
         requests = []
         now = time.time()
+        for contributor, error in broken.items():
+            if cursor.get(contributor, {}).get("broken") != error:
+                context.log.warning(f"{contributor}: folder skipped until fixed: {error}")
+            cursor[contributor] = {"ignored": [], "broken": error}
         for contributor, crosswalk in contributors.items():
             seen = cursor.setdefault(contributor, {"ignored": []})
+            seen.pop("broken", None)
             deliveries, strays = scan(
                 settings.landing_dir / contributor, contributor, crosswalk.read.format
             )
@@ -98,7 +106,7 @@ def _digest(name: str) -> str:
 
 
 def build_automation(
-    settings: Settings, contributors: Mapping[str, Crosswalk]
+    settings: Settings, contributors: Mapping[str, Crosswalk], broken: Mapping[str, str] = {}
 ) -> tuple[list, list, list]:
     """Sensors, schedules and jobs of the code location."""
     publish_job = dg.define_asset_job(
@@ -116,11 +124,11 @@ def build_automation(
     )
     automation = dg.AutomationConditionSensorDefinition(
         "automation_sensor",
-        target=dg.AssetSelection.all(),
+        target=dg.AssetSelection.all(include_sources=True),  # landing observed hourly
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=30,
     )
     sensors = [automation]
-    if contributors:
-        sensors.insert(0, build_landing_sensor(settings, contributors))
+    if contributors or broken:
+        sensors.insert(0, build_landing_sensor(settings, contributors, broken))
     return sensors, [schedule], [publish_job]

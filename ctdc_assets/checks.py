@@ -6,7 +6,7 @@ merged; independent recomputations for the statistics and the release candidate.
 A failed gate stops everything downstream of its asset.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 import duckdb
@@ -17,7 +17,7 @@ from ctdc_assets.anonymize.audit import numbered_table
 from ctdc_assets.assets.contributors import harmonized_key, raw_key
 from ctdc_assets.assets.gating import GATE_NAMES
 from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
-from ctdc_assets.assets.metadata import markdown_table
+from ctdc_assets.assets.metadata import exists, markdown_table
 from ctdc_assets.assets.release import CANDIDATE_KEY, CANDIDATE_TABLE
 from ctdc_assets.assets.statistics import AGGREGATES_KEY, read_aggregates
 from ctdc_assets.bounded import read_columns
@@ -150,8 +150,10 @@ def _suite_columns(con: duckdb.DuckDBPyConnection, table: str, suite: Suite) -> 
 
 
 def build_checks(
-    settings: Settings, contributors: Mapping[str, Crosswalk]
+    settings: Settings, contributors: Mapping[str, Crosswalk], kept: Sequence[str] = ()
 ) -> list[dg.AssetChecksDefinition]:
+    """The gates; `kept`: contributors with a broken crosswalk whose last harmonized table
+    merged keeps (reconciled like the others)."""
     checks = [
         check
         for name, crosswalk in contributors.items()
@@ -176,7 +178,8 @@ def build_checks(
             frame = read_columns(con, MERGED_TABLE, enums=("delivery_date", "delivery_sha256"))
             counts = {
                 name: con.execute(f"SELECT count(*) FROM harmonized.{name}").fetchone()[0]
-                for name in contributors
+                for name in [*contributors, *kept]
+                if name in contributors or exists(con, f"harmonized.{name}")
             }
         return run_merged_gate(frame, harmonized_counts=counts).to_check_result()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import logging
 import os
 import subprocess
@@ -124,6 +125,51 @@ def _findings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _contributor_new(args: argparse.Namespace) -> int:
+    from ctdc_assets.definitions import CONTRIBUTOR_NAME
+    from ctdc_assets.onboarding.draft import draft
+    from ctdc_assets.onboarding.profile import profile_delivery
+
+    settings = Settings.from_env()
+    if not CONTRIBUTOR_NAME.match(args.name):
+        print(f"{args.name!r}: a contributor name is lower-case letters, digits and underscores")
+        return 1
+    crosswalk = settings.crosswalks_dir / f"{args.name}.yaml"
+    suite = settings.expectations_dir / "raw" / f"{args.name}.json"
+    existing = [str(p) for p in (crosswalk, suite) if p.exists()]
+    if existing and not args.force:
+        print(f"Not overwritten (use --force): {', '.join(existing)}")
+        return 1
+    try:
+        written = draft(args.name, profile_delivery(Path(args.delivery)))
+    except (OSError, ValueError) as error:
+        print(f"Cannot read {args.delivery}: {error}")
+        return 1
+    crosswalk.write_text(written.crosswalk, encoding="utf-8")
+    suite.parent.mkdir(parents=True, exist_ok=True)
+    suite.write_text(json.dumps(written.suite, indent=2) + "\n", encoding="utf-8")
+    guesses = ", ".join(f"{v} <- {c}" for v, c in written.mapped.items()) or "none"
+    print(
+        f"Wrote {crosswalk} and {suite}.\n"
+        f"  case id: {written.case_id or 'none found'}\n"
+        f"  identifiers (stay in raw): {', '.join(written.identifiers) or 'none found'}\n"
+        f"  variables guessed: {guesses}\n"
+        f"Next: check the guesses, fill each `values: {{}}`, then "
+        f"`ctdc contributor check {args.name} --delivery {args.delivery}`."
+    )
+    return 0
+
+
+def _contributor_check(args: argparse.Namespace) -> int:
+    from ctdc_assets.onboarding.check import check_contributor
+
+    report = check_contributor(
+        Settings.from_env(), args.name, Path(args.delivery) if args.delivery else None
+    )
+    print(report.text())
+    return 0 if report.passed else 1
+
+
 def _ui(args: argparse.Namespace) -> int:
     from ctdc_assets.instance import prepare_instance_home
 
@@ -194,6 +240,22 @@ def parser() -> argparse.ArgumentParser:
     )
     findings.add_argument("contributor", help="e.g. hotline")
     findings.set_defaults(handler=_findings)
+    contributor = commands.add_parser(
+        "contributor", help="onboard a contributor: draft its crosswalk, check it"
+    ).add_subparsers(dest="action", required=True)
+    new = contributor.add_parser(
+        "new", help="write a starting crosswalk and raw suite from a delivery"
+    )
+    new.add_argument("name", help="contributor name (lower case, e.g. shelter)")
+    new.add_argument("--delivery", required=True, help="a delivery file of the contributor")
+    new.add_argument("--force", action="store_true", help="overwrite existing files")
+    new.set_defaults(handler=_contributor_new)
+    check = contributor.add_parser(
+        "check", help="harmonize a delivery without touching the warehouse; exit 1 on problems"
+    )
+    check.add_argument("name")
+    check.add_argument("--delivery", help="default: the newest file in its landing folder")
+    check.set_defaults(handler=_contributor_check)
 
     ui = commands.add_parser("ui", help="start the Dagster webserver and daemon on this data")
     ui.add_argument("--host", default="127.0.0.1")

@@ -6,51 +6,65 @@ import re
 
 import dagster as dg
 
+from ctdc_assets.assets.catalog import described, freshness_sensor, landing_assets
 from ctdc_assets.assets.contributors import build_contributor_assets
 from ctdc_assets.assets.merged import build_merged_asset
+from ctdc_assets.assets.not_ready import build_not_ready_assets
 from ctdc_assets.assets.release import build_release_assets
 from ctdc_assets.assets.statistics import build_statistics_assets
 from ctdc_assets.automation import build_automation
 from ctdc_assets.checks import GreatExpectations, build_checks
 from ctdc_assets.config import Settings
-from ctdc_assets.crosswalk import Crosswalk, load_crosswalks
+from ctdc_assets.crosswalk import Crosswalk, CrosswalkError, load_crosswalks
 from ctdc_assets.warehouse import Warehouse
 
 CONTRIBUTOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
-def active_contributors(settings: Settings) -> dict[str, Crosswalk]:
-    """Contributors with both a crosswalk and a landing folder, by name."""
-    crosswalks = load_crosswalks(settings.crosswalks_dir)
-    for name in crosswalks:
+def active_contributors(settings: Settings) -> tuple[dict[str, Crosswalk], dict[str, str]]:
+    """Contributors with a landing folder, by name: those ready to run, and those that
+    are not (why: the crosswalk does not load, or the raw suite is missing)."""
+    errors: dict[str, CrosswalkError] = {}
+    crosswalks = load_crosswalks(settings.crosswalks_dir, broken=errors)
+    for name in [*crosswalks, *errors]:
         if not CONTRIBUTOR_NAME.match(name):
             raise ValueError(
                 f"crosswalks/{name}.yaml: a contributor name must be lower-case letters, digits "
                 "and underscores, starting with a letter (it becomes a table name)"
             )
-    return {
-        name: crosswalk
-        for name, crosswalk in sorted(crosswalks.items())
-        if (settings.landing_dir / name).is_dir()
-    }
+    delivering = {p.name for p in settings.landing_dir.glob("*") if p.is_dir()}
+    unready = {name: str(error) for name, error in errors.items()}
+    for name in crosswalks:
+        suite = settings.expectations_dir / "raw" / f"{name}.json"
+        if not suite.is_file():
+            unready[name] = (
+                f"{suite} is missing: write the raw suite before the first delivery "
+                f"(`ctdc contributor new {name} --delivery FILE` drafts one)"
+            )
+    ready = {n: c for n, c in sorted(crosswalks.items()) if n in delivering and n not in unready}
+    return ready, {n: why for n, why in sorted(unready.items()) if n in delivering}
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
-    contributors = active_contributors(settings)
+    contributors, broken = active_contributors(settings)
     assets = [
         asset
         for name, crosswalk in contributors.items()
         for asset in build_contributor_assets(name, crosswalk, settings)
     ]
-    assets += [build_merged_asset(list(contributors))]
+    assets += [a for name, e in broken.items() for a in build_not_ready_assets(name, e)]
+    assets += [build_merged_asset(list(contributors), kept=list(broken))]
     assets += build_statistics_assets(settings)
-    checks = build_checks(settings, contributors)
+    checks = build_checks(settings, contributors, kept=list(broken))
     assets += build_release_assets(settings, [key for c in checks for key in c.check_keys])
-    sensors, schedules, jobs = build_automation(settings, contributors)
+    landing, freshness = landing_assets(settings, contributors)
+    sensors, schedules, jobs = build_automation(settings, contributors, broken)
+    if freshness:
+        sensors.append(freshness_sensor(freshness))
     return dg.Definitions(
-        assets=assets,
-        asset_checks=checks,
+        assets=[*landing, *described(assets, settings, contributors)],
+        asset_checks=[*checks, *freshness],
         sensors=sensors,
         schedules=schedules,
         jobs=jobs,

@@ -620,3 +620,67 @@ def test_unmapped_values_are_kept_as_delivered_for_the_engineer(tmp_path: Path, 
     shown = set(result.unmapped["source_value"])
     assert shown == {"call +1 555 010 0100", "jo@example.org", "31/02/2020"}
     assert result.unmapped["rows"].sum() == 3
+
+
+SHELTER_BLANKS = """\
+read: {format: csv, delimiter: ';'}
+case_id: ref
+identifiers: [ref]
+variables:
+  yearOfRegistration: {year: {column: arrivee, date_format: '%d.%m.%Y', missing: '2020'}}
+  isAbduction: {flag: {column: enleve, missing: '0'}}
+  ageBroad: {age: {years: age, missing: '48+'}}
+  majorityStatus: {majority: {years: age, missing: Unknown}}
+  meansOfControlConcatenated:
+    list:
+      column: controle
+      separator: ','
+      values: {dette: Debt bondage, menaces: Threats}
+      missing: 0
+  typeOfExploitConcatenated:
+    list:
+      column: formes
+      values: {travail: Forced labour}
+"""
+
+
+def test_a_crosswalk_says_what_a_blank_means(tmp_path: Path) -> None:
+    """Blank cells become what the rule's `missing` says; a value that cannot be read is
+    still -99 (and listed), and a rule without `missing` keeps -99 for blanks."""
+    folder = tmp_path / "crosswalks"
+    folder.mkdir()
+    (folder / "shelter.yaml").write_text(SHELTER_BLANKS, encoding="utf-8")
+    delivery = tmp_path / "shelter.csv"
+    delivery.write_text(
+        "ref;arrivee;enleve;age;controle;formes\n"
+        "S1;03.02.2021;oui;34;dette,menaces;travail\n"
+        "S2;;;;;\n"
+        "S3;garbage;peut-etre;about twenty;n/a;\n",
+        encoding="utf-8",
+    )
+    crosswalk = load_crosswalks(folder)["shelter"]
+    frame = harmonize(crosswalk, read_delivery(crosswalk, delivery), KEY).frame
+    columns = (
+        "yearOfRegistration", "isAbduction", "ageBroad", "majorityStatus",
+        "meansOfControlDebtBondage", "meansOfControlThreats", "meansOfControlConcatenated",
+        "isForcedLabour", "typeOfExploitConcatenated",
+    )  # fmt: skip
+    s1, s2, s3 = frame.select(columns).rows()
+    assert s1[4:7] == (1, 1, "Debt bondage;Threats")
+    # Blank: each rule's `missing`; the multi-select's flags "none of these" (0), its
+    # concatenated labels empty (-99); the list without `missing` stays not recorded.
+    assert s2 == (2020, 0, "48+", "Unknown", 0, 0, "-99", -99, "-99")
+    # Unreadable values are not blanks: -99 whatever `missing` says (a missing
+    # spelling such as `n/a` is a blank).
+    assert s3 == (-99, -99, "-99", "-99", 0, 0, "-99", -99, "-99")
+    assert_in_value_sets(frame)
+
+
+def test_a_blank_target_outside_the_standard_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "crosswalks"
+    folder.mkdir()
+    (folder / "shelter.yaml").write_text(
+        SHELTER_BLANKS.replace("missing: '0'", "missing: 'no'"), encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match=r"isAbduction\.flag\.missing: 'no' is not a value"):
+        load_crosswalks(folder)

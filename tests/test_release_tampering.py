@@ -17,6 +17,7 @@ by (one or more reasons; the first listed is the one the test requires):
 | a statistics table deleted | statistics: listed table missing; signed file missing |
 | every row duplicated, counts restated | statistics total vs manifest count; signed checksums |
 | a codebook label changed | codebook against the standard |
+| a codebook frequency changed | codebook against the CSV's counts |
 | re-signed with another key, its public key published | public key not pinned |
 | re-signed with another key, public key left as it was | signature does not verify |
 """
@@ -144,6 +145,17 @@ def change_codebook_label(folder: Path) -> None:
     _restate(folder)
 
 
+def change_codebook_frequency(folder: Path) -> None:
+    """A count of the codebook no longer what the CSV holds (a typo, or a hidden edit)."""
+    path = folder / "codebook.md"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("| `Female` | Female | "))
+    code, label, records, share = lines[row].strip("| ").split(" | ")
+    lines[row] = f"| {code} | {label} | {int(records) + 1} | {share} |"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _restate(folder)
+
+
 def resign_with_another_key(folder: Path, *, publish_key: bool = True) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -211,6 +223,11 @@ CASES = [
         "a codebook label changed",
         change_codebook_label,
         "codebook.md: gender: the label of `Female` is not the standard's",
+    ),
+    Case(
+        "a codebook frequency changed",
+        change_codebook_frequency,
+        "codebook.md: gender: `Female` is said to hold",
     ),
     Case(
         "re-signed with another key, its public key published",

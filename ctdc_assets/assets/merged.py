@@ -16,7 +16,12 @@ MERGED_TABLE = "merged.victims"
 STAGING_TABLE = "merged.victims_next"
 
 
-def build_merged_asset(contributors: Sequence[str]) -> dg.AssetsDefinition:
+def build_merged_asset(
+    contributors: Sequence[str], kept: Sequence[str] = ()
+) -> dg.AssetsDefinition:
+    """`kept`: contributors that cannot run (broken crosswalk, no raw suite); their last
+    harmonized table (which passed its gates) is merged as it is, and the metadata says so."""
+
     @dg.asset(
         key=MERGED_KEY,
         deps=[harmonized_key(c) for c in contributors],
@@ -34,9 +39,6 @@ def build_merged_asset(contributors: Sequence[str]) -> dg.AssetsDefinition:
         standard = load_standard()
         columns = standard.columns + standard.internal_columns
         selected = ", ".join(f'"{c}"' for c in columns)
-        union = " UNION ALL ".join(
-            f"SELECT {selected} FROM harmonized.{c}" for c in sorted(contributors)
-        )
         with warehouse.connection() as con:
             missing = [c for c in contributors if not exists(con, f"harmonized.{c}")]
             if missing:
@@ -44,6 +46,19 @@ def build_merged_asset(contributors: Sequence[str]) -> dg.AssetsDefinition:
                     "merged/victims needs every contributor's harmonized table; not yet "
                     f"materialized: {', '.join(f'harmonized/{c}' for c in missing)}"
                 )
+            stale = [c for c in kept if exists(con, f"harmonized.{c}")]
+            for contributor in kept:
+                context.log.warning(
+                    f"{contributor}: not ready (see its raw asset); "
+                    + (
+                        "its last harmonized table is merged as it is"
+                        if contributor in stale
+                        else "it has no harmonized table yet and is left out"
+                    )
+                )
+            union = " UNION ALL ".join(
+                f"SELECT {selected} FROM harmonized.{c}" for c in sorted([*contributors, *stale])
+            )
             # Built in the warehouse file (compressed, spilled under memory pressure), not
             # as a TEMP table held in memory: at 10M records that alone took GBs, and the
             # rename below saves copying the table once more.
@@ -75,7 +90,14 @@ def build_merged_asset(contributors: Sequence[str]) -> dg.AssetsDefinition:
             | {
                 "records_by_contributor": dg.MetadataValue.md(
                     markdown_table(per_contributor, ["contributor", "records"])
-                )
+                ),
+                "not_ready": dg.MetadataValue.text(
+                    ", ".join(
+                        f"{c} ({'last good table kept' if c in stale else 'left out'})"
+                        for c in kept
+                    )
+                    or "none"
+                ),
             }
         )
 

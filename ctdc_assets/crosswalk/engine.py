@@ -36,6 +36,7 @@ from ctdc_assets.crosswalk.model import (
     CountryRule,
     Crosswalk,
     FlagRule,
+    FlagSource,
     ListRule,
     MajorityRule,
     MajoritySource,
@@ -464,7 +465,7 @@ class _Context:
         if isinstance(rule, MapRule):
             return self.value_map(frame, var, rule)
         if isinstance(rule, FlagRule):
-            return self.flag(frame, var, rule.flag.column)
+            return self.flag(frame, var, rule.flag)
         if isinstance(rule, CountryRule):
             return self.country(frame, var, rule)
         if isinstance(rule, YearRule):
@@ -542,23 +543,29 @@ class _Context:
             frame, var, spec.column, resolve, if_null=if_missing, if_unmapped=if_unmapped
         )
 
-    def flag(self, frame: pl.DataFrame, var: str, column: str) -> pl.Series:
+    def flag(self, frame: pl.DataFrame, var: str, spec: FlagSource) -> pl.Series:
+        if_missing = self.blank(spec.missing)
+
         def resolve(value: str) -> str | None:
             key = normalize(value)
             if key in self.true:
                 return "1"
             if key in self.false:
                 return "0"
-            return self.missing_code if key in self.missing else None
+            return if_missing if key in self.missing else None
 
         return self._by_value(
             frame,
             var,
-            column,
+            spec.column,
             resolve,
-            if_null=self.missing_code,
+            if_null=if_missing,
             if_unmapped=self.missing_code,
         )
+
+    def blank(self, means: str | None) -> str:
+        """What a blank source value becomes: the rule's `missing`, else -99."""
+        return self.missing_code if means is None else means
 
     def country(self, frame: pl.DataFrame, var: str, rule: CountryRule) -> pl.Series:
         spec = rule.country
@@ -584,8 +591,13 @@ class _Context:
         low, high = self.std.variable(var).valid_range or (1900, 2100)
         parsed = _parse_date(spec.column, spec.date_format).dt.year()
         ok = parsed.is_between(low, high)
+        blank = self.is_missing(frame, spec.column)
         result = frame.select(
-            pl.when(ok).then(parsed.cast(pl.String)).otherwise(pl.lit(self.missing_code))
+            pl.when(ok)
+            .then(parsed.cast(pl.String))
+            .when(pl.lit(blank))
+            .then(pl.lit(self.blank(spec.missing)))
+            .otherwise(pl.lit(self.missing_code))
         ).to_series()
         self._count_bad(frame, var, spec.column, ~ok.fill_null(False))
         return result
@@ -682,10 +694,28 @@ class _Context:
             expr = pl.when((low >= b_low) & (high <= b_high)).then(pl.lit(code)).otherwise(expr)
         work = work.with_columns(expr.alias("_result"))
         self._report_age(frame, var, spec, work)
-        return work.get_column("_result").fill_null(self.missing_code)
+        return self._fill_blank(frame, spec, work.get_column("_result"))
+
+    def _fill_blank(self, frame: pl.DataFrame, spec: AgeSource, result: pl.Series) -> pl.Series:
+        """Rows without a result: the rule's `missing` where every source is blank, else
+        -99 (a value that could not be read, listed as unmapped)."""
+        if spec.missing is None:
+            return result.fill_null(self.missing_code)
+        sources = [c for c in (spec.birthdate, spec.years) if c]
+        if isinstance(spec, MajoritySource) and spec.minor_flag:
+            sources = [spec.minor_flag]
+        blank = pl.all_horizontal(pl.lit(self.is_missing(frame, c)) for c in sources)
+        return frame.select(
+            pl.when(pl.lit(result).is_not_null())
+            .then(pl.lit(result))
+            .when(blank)
+            .then(pl.lit(spec.missing))
+            .otherwise(pl.lit(self.missing_code))
+        ).to_series()
 
     def majority(self, frame: pl.DataFrame, var: str, spec: MajoritySource) -> pl.Series:
         if spec.minor_flag:
+            if_missing = self.blank(spec.missing)
 
             def resolve(value: str) -> str | None:
                 key = normalize(value)
@@ -693,14 +723,14 @@ class _Context:
                     return "Minor"
                 if key in self.false:
                     return "Adult"
-                return self.missing_code if key in self.missing else None
+                return if_missing if key in self.missing else None
 
             return self._by_value(
                 frame,
                 var,
                 spec.minor_flag,
                 resolve,
-                if_null=self.missing_code,
+                if_null=if_missing,
                 if_unmapped=self.missing_code,
             )
         work = self._age_interval(frame, spec)
@@ -714,7 +744,7 @@ class _Context:
             .alias("_result")
         )
         self._report_age(frame, var, spec, work)
-        return work.get_column("_result").fill_null(self.missing_code)
+        return self._fill_blank(frame, spec, work.get_column("_result"))
 
     # ---------------------------------------------------------------- lists
 
@@ -731,6 +761,10 @@ class _Context:
         missing = self.missing_code
         unlisted = str(spec.unlisted)
         out_names = [f.name for f in flags] + list(spec.combined) + [var]
+        # A blank list: not recorded (every output -99), or "none of these" (flags 0).
+        blank = [missing] * len(out_names)
+        if spec.missing == 0:
+            blank = ["0"] * (len(out_names) - 1) + [missing]
 
         source = frame.get_column(spec.column)
         applies = None
@@ -755,7 +789,8 @@ class _Context:
                     self.unmapped.add(var, spec.column, item.strip(), rows)
             keys.append(cell)
             if not labels:
-                rows_out.append([missing] * len(out_names))
+                recorded = any(normalize(i) not in self.missing for i in cell.split(spec.separator))
+                rows_out.append([missing] * len(out_names) if recorded else blank)
                 continue
             values = ["1" if f.label in labels else unlisted for f in flags]
             for needed in spec.combined.values():
@@ -769,7 +804,9 @@ class _Context:
             orient="col",
         )
         joined = source.alias("_cell").to_frame().join(lookup, on="_cell", how="left")
-        joined = joined.with_columns(pl.col(out_names).fill_null(missing))
+        joined = joined.with_columns(
+            pl.col(name).fill_null(value) for name, value in zip(out_names, blank, strict=True)
+        )
         if applies is not None:
             joined = joined.with_columns(
                 pl.when(applies).then(pl.col(c)).otherwise(pl.lit(missing)).alias(c)

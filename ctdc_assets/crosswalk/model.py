@@ -12,11 +12,12 @@ import difflib
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -218,10 +219,15 @@ class MapRule(_Strict):
     map: ValueMap
 
 
+#: What a blank source value means, a code of the target variable (None: -99).
+BlankMeans = Annotated[str | None, BeforeValidator(lambda v: None if v is None else _text(v))]
+
+
 class FlagSource(_Strict):
     """A yes/no column -> 1 / 0 (spellings from the crosswalk's `booleans`)."""
 
     column: str
+    missing: BlankMeans = None  # what a blank means (default -99: not recorded)
 
 
 class FlagRule(_Strict):
@@ -231,6 +237,7 @@ class FlagRule(_Strict):
 class DateSource(_Strict):
     column: str
     date_format: str
+    missing: BlankMeans = None  # what a blank date means (default -99: not recorded)
 
 
 class YearRule(_Strict):
@@ -244,6 +251,7 @@ class AgeSource(_Strict):
     at: str | None = None  # reference date column (registration, exploitation start...)
     date_format: str | None = None
     years: str | None = None  # age as a number (`17`) or a range (`18-24`, `48+`)
+    missing: BlankMeans = None  # what blank sources mean (default -99: not recorded)
 
     @model_validator(mode="after")
     def _complete(self) -> AgeSource:
@@ -311,6 +319,7 @@ class ListSource(_Strict):
     unlisted: Literal[0, -99] = 0  # flags of labels not listed, when the list is present
     combined: dict[str, list[str]] = Field(default_factory=dict)  # flag -> labels all listed
     only_if: Condition | None = None  # other rows: the list counts as not recorded (-99)
+    missing: Literal[0, -99] = -99  # a blank list: not recorded (-99) or none of these (0)
 
     @field_validator("values", mode="before")
     @classmethod
@@ -327,7 +336,7 @@ class ListSource(_Strict):
                 out[_text(key)] = [_text(target)]
         return out
 
-    @field_validator("unlisted", mode="before")
+    @field_validator("unlisted", "missing", mode="before")
     @classmethod
     def _int(cls, value: Any) -> Any:
         return int(value) if isinstance(value, str) and re.fullmatch(r"-?\d+", value) else value
@@ -413,6 +422,10 @@ class Crosswalk(_Strict):
 
     name: str
     description: str = ""
+    #: Who answers for the contributor's data: an e-mail or `team:<name>` (Dagster owner).
+    focal_point: str | None = Field(None, pattern=r"^(team:[\w.-]+|[^@\s]+@[^@\s]+)$")
+    #: How often a delivery is due; one later than that marks the contributor overdue.
+    cadence: Literal["weekly", "monthly", "quarterly", "twice_yearly", "yearly"] = "monthly"
     read: ReadOptions
     case_id: str | None  # None: the delivery has no case id (see README: record key)
     identifiers: list[str] = Field(default_factory=list)
@@ -453,7 +466,7 @@ class Crosswalk(_Strict):
     def _fits_standard(self) -> Crosswalk:
         problems = check_against_standard(self, load_standard())
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     # ------------------------------------------------------------------ derived views
@@ -560,7 +573,14 @@ def _check_rule(var: str, kind: str, rule: Rule, std: Standard) -> list[str]:
             check_target(f"overrides.{src}", target)
         check_target("missing", rule.country.missing)
         check_target("unmapped", rule.country.unmapped)
+    elif isinstance(rule, FlagRule):
+        check_target("missing", rule.flag.missing)
+    elif isinstance(rule, YearRule):
+        check_target("missing", rule.year.missing)
+    elif isinstance(rule, AgeRule):
+        check_target("missing", rule.age.missing)
     elif isinstance(rule, MajorityRule):
+        check_target("missing", rule.majority.missing)
         codes = {v.code for v in std.variable(var).values or []}
         if not {"Minor", "Adult"} <= codes:
             problems.append(f"{where}: {var} is not a majority status (no Minor/Adult codes)")
@@ -617,17 +637,18 @@ _YamlLoader.add_implicit_resolver(
 
 
 def load_crosswalk(path: Path) -> Crosswalk:
-    """One crosswalk file; errors name the file and the key."""
+    """One crosswalk file; errors name the file, the line and the key."""
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
+        text = path.read_text(encoding="utf-8")
+        data = yaml.load(text, Loader=_YamlLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise CrosswalkError(f"{path}: cannot read crosswalk: {exc}") from exc
     if not isinstance(data, dict):
         raise CrosswalkError(f"{path}: a crosswalk is a mapping of keys (read, variables, ...)")
     if "name" in data and data["name"] != path.stem:
         raise CrosswalkError(
-            f"{path}: name: {data['name']!r} differs from the file name; the name is the file "
-            "stem, remove the key"
+            f"{path}, line {_line_of(text, ('name',))}: name: {data['name']!r} differs from "
+            "the file name; the name is the file stem, remove the key"
         )
     try:
         return Crosswalk.model_validate({**data, "name": path.stem})
@@ -635,14 +656,47 @@ def load_crosswalk(path: Path) -> Crosswalk:
         lines = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"  {loc}: {msg}" if loc else f"  {msg}")
+            for msg in err["msg"].removeprefix("Value error, ").splitlines():
+                key = None if loc else re.match(r"([\w.-]+): ", msg)  # a whole-file check
+                where, said = (key.group(1), msg[key.end() :]) if key else (loc, msg)
+                line = _line_of(text, tuple(where.split("."))) if where else None
+                at = f"line {line}: " if line else ""
+                lines.append(f"  {at}{where}: {said}" if where else f"  {said}")
         raise CrosswalkError(f"{path}: invalid crosswalk:\n" + "\n".join(lines)) from None
 
 
-def load_crosswalks(directory: Path) -> dict[str, Crosswalk]:
-    """Every `*.yaml` crosswalk in a folder, by contributor name (the file stem)."""
+def _line_of(text: str, loc: tuple[str, ...]) -> int | None:
+    """The line (1-based) of the deepest key of `loc` that the YAML text holds."""
+    node = yaml.compose(text, Loader=_YamlLoader)
+    line = None
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = next((kv for kv in node.value if str(kv[0].value) == part), None)
+        if match is None:
+            break
+        line = match[0].start_mark.line + 1
+        node = match[1]
+    return line
+
+
+def load_crosswalks(
+    directory: Path, *, broken: dict[str, CrosswalkError] | None = None
+) -> dict[str, Crosswalk]:
+    """Every `*.yaml` crosswalk in a folder, by contributor name (the file stem).
+
+    With `broken`, a file that does not load is put there (by name) instead of raising:
+    the code location loads with the others and shows the error on that contributor.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise CrosswalkError(f"{directory}: crosswalk folder not found")
-    return {p.stem: load_crosswalk(p) for p in sorted(directory.glob("*.yaml"))}
+    crosswalks = {}
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            crosswalks[path.stem] = load_crosswalk(path)
+        except CrosswalkError as error:
+            if broken is None:
+                raise
+            broken[path.stem] = error
+    return crosswalks

@@ -7,14 +7,18 @@ crosswalks, so they can never disagree with what the release holds.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
+from markdown_it import MarkdownIt
 
 from ctdc_assets.anonymize.codebook import codebook_extension
 from ctdc_assets.anonymize.policy import ReleasePolicy
 from ctdc_assets.crosswalk import Crosswalk
+from ctdc_assets.regions import country_name
+from ctdc_assets.release.frequencies import Frequencies
 from ctdc_assets.standard import Standard, load_standard
 
 LICENSE = {
@@ -35,10 +39,16 @@ class ColumnDoc:
     values: dict[str, str] = field(default_factory=dict)  # code -> label
     value_note: str = ""
     supplied_by: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # code -> records in the release
 
     @property
     def frictionless_type(self) -> str:
         return "integer" if self.type == "flag" else "string"
+
+    @property
+    def closed(self) -> bool:
+        """Its codes are a fixed list (not country codes, years or list labels)."""
+        return bool(self.values) and not self.value_note
 
 
 def supplied_by(crosswalks: Mapping[str, Crosswalk]) -> dict[str, list[str]]:
@@ -54,8 +64,14 @@ def column_docs(
     policy: ReleasePolicy,
     crosswalks: Mapping[str, Crosswalk],
     standard: Standard | None = None,
+    frequencies: Frequencies | None = None,
 ) -> list[ColumnDoc]:
-    """One entry per published column, in published order."""
+    """One entry per published column, in published order.
+
+    `crosswalks` are those of the contributors in the release. With the release's
+    `frequencies`, a column lists only the generalized codes that occur, every country
+    code, year and list label that occurs, and how many records hold each.
+    """
     standard = standard or load_standard()
     extension = codebook_extension(policy, standard=standard)
     producers = supplied_by(crosswalks)
@@ -98,17 +114,58 @@ def column_docs(
             description=region.description,
             values={v.code: v.label for v in region.values},
         )
-    return [docs[name] for name in extension.release_columns]
+    ordered = [docs[name] for name in extension.release_columns]
+    if frequencies is not None:
+        generalized = {
+            name: {v.code for v in values} for name, values in extension.generalized_values.items()
+        }
+        for doc in ordered:
+            _count(doc, frequencies, generalized.get(doc.name, set()), standard)
+    return ordered
+
+
+def _count(
+    doc: ColumnDoc, frequencies: Frequencies, generalized: set[str], standard: Standard
+) -> None:
+    """Give `doc` the release's counts: generalized codes only where they occur, and the
+    country codes, years and list labels that occur, with their meaning."""
+    if doc.type == "list":
+        separator = standard.variable(doc.name).separator or ";"
+        counts = frequencies.split(doc.name, separator)
+    else:
+        counts = frequencies.of(doc.name)
+    doc.values = {
+        c: label for c, label in doc.values.items() if c not in generalized or c in counts
+    }
+    if doc.value_note:
+        for code in sorted(set(counts) - set(doc.values)):
+            doc.values[code] = (
+                ("not known" if code == standard.unknown_country else country_name(code))
+                if doc.type == "country"
+                else code
+            )
+    doc.counts = {code: counts.get(code, 0) for code in doc.values}
+    doc.counts |= {code: n for code, n in counts.items() if code not in doc.values}
+
+
+def _share(records: int, total: int) -> str:
+    return f"{100 * records / total:.1f} %" if total else "0.0 %"
 
 
 def codebook_markdown(
-    docs: Sequence[ColumnDoc], policy: ReleasePolicy, release_id: str, standard: Standard
+    docs: Sequence[ColumnDoc],
+    policy: ReleasePolicy,
+    release_id: str,
+    standard: Standard,
+    records: int,
 ) -> str:
+    """The codebook: how to read the values, a table of contents, then every column with
+    its codes, their meaning and how many of the `records` hold each."""
     lines = [
         f"# Codebook: CTDC record-level release {release_id}",
         "",
         f"Standard: {standard.name} {standard.version}. One row per identified victim, "
-        "as reported by the contributors listed in `manifest.json`.",
+        f"{records} records, as reported by the contributors listed in `manifest.json`.",
         "",
         "## How to read the values",
         "",
@@ -122,8 +179,16 @@ def codebook_markdown(
         f"is shared by at least k = {policy.k} records. Counts computed from this file "
         "differ from the aggregate statistics, which use the full data.",
         "",
-        "## Columns",
+        "## Contents",
+        "",
     ]
+    for doc in docs:
+        entry = f"- [`{doc.name}`](#{doc.name}): missing "
+        entry += _share(doc.counts.get(standard.missing_code, 0), records)
+        if policy.suppressed_value in doc.values:
+            entry += ", withheld " + _share(doc.counts.get(policy.suppressed_value, 0), records)
+        lines.append(entry)
+    lines += ["", "## Columns"]
     for doc in docs:
         lines += ["", f"### `{doc.name}`", "", doc.description, ""]
         lines.append(f"- type: {doc.type}; privacy role: {doc.role.replace('_', '-')}")
@@ -132,54 +197,40 @@ def codebook_markdown(
         if doc.value_note:
             lines.append(f"- values: {doc.value_note}")
         if doc.values:
-            lines += ["", "| code | meaning |", "|---|---|"]
-            lines += [f"| `{code}` | {label} |" for code, label in doc.values.items()]
+            lines += ["", "| code | meaning | records | share |", "|---|---|---:|---:|"]
+            lines += [
+                f"| `{code}` | {label} | {doc.counts.get(code, 0)} "
+                f"| {_share(doc.counts.get(code, 0), records)} |"
+                for code, label in doc.values.items()
+            ]
     return "\n".join(lines) + "\n"
 
 
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
 def codebook_html(markdown_text: str, title: str) -> str:
-    """A readable, self-contained HTML page of the Markdown codebook (no dependencies)."""
-    body: list[str] = []
-    in_table = False
-    for line in markdown_text.splitlines():
-        if line.startswith("|---"):
-            continue
-        if line.startswith("| "):
-            cells = [html.escape(c.strip().strip("`")) for c in line.strip("|").split(" | ")]
-            tag = "th" if not in_table else "td"
-            if not in_table:
-                body.append("<table>")
-                in_table = True
-            body.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
-            continue
-        if in_table:
-            body.append("</table>")
-            in_table = False
-        text = html.escape(line).replace("`", "")
-        if line.startswith("### "):
-            body.append(f"<h3 id='{html.escape(line[4:].strip('`'))}'>{text[4:]}</h3>")
-        elif line.startswith("## "):
-            body.append(f"<h2>{text[3:]}</h2>")
-        elif line.startswith("# "):
-            body.append(f"<h1>{text[2:]}</h1>")
-        elif line.startswith("- "):
-            body.append(f"<p class='item'>{text[2:]}</p>")
-        elif line:
-            body.append(f"<p>{text}</p>")
-    if in_table:
-        body.append("</table>")
+    """The Markdown codebook as one self-contained HTML page (markdown-it-py, raw HTML
+    off); a column's heading has its name as id, so the contents link to it."""
+    body = _MARKDOWN.render(markdown_text)
+    body = re.sub(r"<h3><code>([^<]*)</code></h3>", r"<h3 id='\1'><code>\1</code></h3>", body)
     style = (
         "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
         "line-height:1.45;color:#222}table{border-collapse:collapse;margin:.5rem 0}"
         "td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;vertical-align:top}"
-        "th{background:#f3f3f3}h3{margin-top:2rem;font-family:monospace}.item{margin:.2rem 0}"
+        "th{background:#f3f3f3}h3{margin-top:2rem}"
     )
     return (
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>"
         f"{html.escape(title)}</title><style>{style}</style></head><body>"
-        + "\n".join(body)
+        + body
         + "</body></html>\n"
     )
+
+
+def missing_values(policy: ReleasePolicy, standard: Standard) -> list[str]:
+    """The cells that hold no value: not recorded, withheld (and an empty cell)."""
+    return [standard.missing_code, policy.suppressed_value, ""]
 
 
 def datapackage(
@@ -187,21 +238,25 @@ def datapackage(
     tables: Mapping[str, pl.DataFrame],
     policy: ReleasePolicy,
     release_id: str,
+    *,
+    standard: Standard,
+    created: str,
+    contributors: Mapping[str, str],
 ) -> dict:
-    """A Frictionless Data Package describing the records and the statistics tables."""
+    """A Frictionless Data Package (v1) describing the records (CSV and Parquet) and the
+    statistics tables. `contributors`: each contributor in the release and its
+    description."""
+    missing = missing_values(policy, standard)
     fields = [
         {
             "name": doc.name,
             "type": doc.frictionless_type,
             "description": doc.description,
-            **(
-                {"constraints": {"required": True, "enum": _enum(doc)}}
-                if doc.values and not doc.value_note
-                else {"constraints": {"required": True}}
-            ),
+            **({"constraints": {"enum": _enum(doc, missing)}} if doc.closed else {}),
         }
         for doc in docs
     ]
+    k_note = f"Record-level data, k-anonymized with k = {policy.k}."
     resources = [
         {
             "name": "victims",
@@ -210,11 +265,24 @@ def datapackage(
             "format": "csv",
             "mediatype": "text/csv",
             "encoding": "utf-8",
-            "description": f"Record-level data, k-anonymized with k = {policy.k}.",
-            "schema": {"fields": fields, "missingValues": [""]},
-        }
+            "description": f"{k_note} The codebook (codebook.md) explains every code.",
+            "schema": {"fields": fields, "missingValues": missing},
+        },
+        {
+            "name": "victims-parquet",
+            "path": "victims.parquet",
+            "profile": "data-resource",
+            "format": "parquet",
+            "mediatype": "application/vnd.apache.parquet",
+            "description": f"{k_note} The same records as victims.csv, as Parquet.",
+        },
     ]
+    guide = tables.get("about_tables")
+    described = (
+        {row["table"]: row for row in guide.iter_rows(named=True)} if guide is not None else {}
+    )
     for name, table in tables.items():
+        about = described.get(name, {})
         resources.append(
             {
                 "name": name.replace("_", "-"),
@@ -223,6 +291,12 @@ def datapackage(
                 "format": "csv",
                 "mediatype": "text/csv",
                 "encoding": "utf-8",
+                "title": about.get("title", "What each statistics table counts"),
+                "description": about.get(
+                    "description",
+                    "One row per statistics table: its dimensions, who is counted and how "
+                    "small counts are protected.",
+                ),
                 "schema": {
                     "fields": [
                         {"name": column, "type": _frictionless_type(dtype)}
@@ -233,23 +307,32 @@ def datapackage(
             }
         )
     return {
-        "profile": "tabular-data-package",
+        "profile": "data-package",
         "name": f"ctdc-release-{release_id.lower()}",
         "title": f"CTDC record-level release {release_id}",
+        "version": release_id,
+        "created": created,
         "licenses": [LICENSE],
+        "sources": [
+            {"title": f"{name}: {description}"} for name, description in contributors.items()
+        ],
+        "contributors": [
+            {"title": "Counter-Trafficking Data Collaborative", "role": "publisher"},
+            *({"title": name, "role": "contributor"} for name in contributors),
+        ],
         "ctdc": {
             "k": policy.k,
             "quasi_identifiers": policy.release_qi_columns,
             "suppressed_value": policy.suppressed_value,
+            "standard": {"name": standard.name, "version": standard.version},
         },
         "resources": resources,
     }
 
 
-def _enum(doc: ColumnDoc) -> list:
-    if doc.frictionless_type == "integer":
-        return [int(code) for code in doc.values]
-    return list(doc.values)
+def _enum(doc: ColumnDoc, missing: Sequence[str]) -> list:
+    codes = [code for code in doc.values if code not in missing]
+    return [int(code) for code in codes] if doc.frictionless_type == "integer" else codes
 
 
 def _frictionless_type(dtype: pl.DataType) -> str:

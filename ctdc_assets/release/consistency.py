@@ -3,8 +3,9 @@ and the (signed) manifest.
 
 - Codebook: every published column's codes and labels (and description) in
   `codebook.md` are the standard's, as the codebook generator derives them from the
-  standard and the manifest's policy (without the crosswalks, which only say who
-  supplies a column); `codebook.html` is the rendering of that Markdown; the field
+  standard, the manifest's policy and the values that occur in `victims.csv` (without
+  the crosswalks, which only say who supplies a column), and each code's count of
+  records is the CSV's; `codebook.html` is the rendering of that Markdown; the field
   enums of `datapackage.json` are the same codes.
 - Statistics: exactly the tables the manifest lists; every count a whole number; the
   statistics' own audit (`audit_tables`, from the published tables alone); and each
@@ -18,10 +19,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from ctdc_assets.anonymize.policy import ReleasePolicy
-from ctdc_assets.release.codebook import ColumnDoc, codebook_html, column_docs
+from ctdc_assets.release.bundle import RECORDS_CSV
+from ctdc_assets.release.codebook import ColumnDoc, codebook_html, column_docs, missing_values
+from ctdc_assets.release.frequencies import value_frequencies
 from ctdc_assets.standard import Standard
 from ctdc_assets.statistics.audit import audit_tables
 
@@ -33,11 +37,19 @@ SHOWN = 20  # statistics findings listed at most
 def codebook_problems(
     folder: Path, policy: ReleasePolicy, release_id: str, standard: Standard
 ) -> list[str]:
-    docs = column_docs(policy, {}, standard)
     try:
         text = (folder / CODEBOOK).read_text(encoding="utf-8")
-    except OSError as error:
-        return [f"{CODEBOOK} cannot be read: {error}"]
+        con = duckdb.connect()
+        try:
+            csv = str(folder / RECORDS_CSV).replace("'", "''")
+            frequencies = value_frequencies(
+                con, f"read_csv('{csv}', all_varchar = true, header = true)"
+            )
+        finally:
+            con.close()
+    except (OSError, duckdb.Error) as error:
+        return [f"{CODEBOOK} cannot be checked: {error}"]
+    docs = column_docs(policy, {}, standard, frequencies)
     sections = _sections(text)
     problems = [
         f"{CODEBOOK}: describes {name}, not a published column"
@@ -54,7 +66,7 @@ def codebook_problems(
         text, f"Codebook {release_id}"
     ):
         problems.append("codebook.html is not the rendering of codebook.md")
-    return problems + _datapackage_problems(folder, docs)
+    return problems + _datapackage_problems(folder, docs, missing_values(policy, standard))
 
 
 def _sections(text: str) -> dict[str, list[str]]:
@@ -78,23 +90,32 @@ def _section_problems(doc: ColumnDoc, lines: list[str]) -> list[str]:
         problems.append(f"{where}: the description is not the standard's")
     if doc.value_note and f"- values: {doc.value_note}" not in lines:
         problems.append(f"{where}: the note on its values is not the standard's")
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, str]] = {}  # code -> (label, records)
     for line in lines:
         if line.startswith("| `") and line.endswith(" |"):
-            code, _, label = line[3:-2].partition("` | ")
-            found[code] = label
+            code, _, rest = line[3:-2].partition("` | ")
+            label = rest.rpartition(" | ")[0]  # the share follows the count
+            label, _, records = label.rpartition(" | ")
+            found[code] = (label, records)
     for code, label in doc.values.items():
         if code not in found:
             problems.append(f"{where}: the code `{code}` is missing")
-        elif found[code] != label:
+        elif found[code][0] != label:
             problems.append(f"{where}: the label of `{code}` is not the standard's")
+        elif found[code][1] != str(doc.counts.get(code, 0)):
+            problems.append(
+                f"{where}: `{code}` is said to hold {found[code][1]} records, "
+                f"{RECORDS_CSV} has {doc.counts.get(code, 0)}"
+            )
     problems += [
-        f"{where}: `{c}` is not a code of the standard" for c in found if c not in doc.values
+        f"{where}: `{c}` is not a code of the standard nor a value of {RECORDS_CSV}"
+        for c in found
+        if c not in doc.values
     ]
     return problems
 
 
-def _datapackage_problems(folder: Path, docs: list[ColumnDoc]) -> list[str]:
+def _datapackage_problems(folder: Path, docs: list[ColumnDoc], missing: list[str]) -> list[str]:
     try:
         package = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
         fields = {
@@ -108,12 +129,10 @@ def _datapackage_problems(folder: Path, docs: list[ColumnDoc]) -> list[str]:
     problems = []
     for doc in docs:
         enum = fields.get(doc.name, {}).get("constraints", {}).get("enum")
-        if doc.values and not doc.value_note:
-            codes = (
-                [int(c) for c in doc.values]
-                if doc.frictionless_type == "integer"
-                else list(doc.values)
-            )
+        if doc.closed:
+            codes = [c for c in doc.values if c not in missing]
+            if doc.frictionless_type == "integer":
+                codes = [int(c) for c in codes]
             if enum != codes:
                 problems.append(f"datapackage.json: {doc.name}: its codes are not the standard's")
     return problems

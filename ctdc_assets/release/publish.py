@@ -23,6 +23,7 @@ from ctdc_assets.release.codebook import (
     column_docs,
     datapackage,
 )
+from ctdc_assets.release.frequencies import value_frequencies
 from ctdc_assets.release.verify import verify_contents
 from ctdc_assets.standard import load_standard
 from ctdc_assets.warehouse import Warehouse
@@ -48,19 +49,6 @@ def publish_release(
     policy = load_policy(settings.policy_file)
     release_id = new_release_id()
     tables = read_aggregates(warehouse)
-    crosswalks = load_crosswalks(settings.crosswalks_dir)
-    docs = column_docs(policy, crosswalks, standard)
-    codebook = codebook_markdown(docs, policy, release_id, standard)
-    texts = {
-        "codebook.md": codebook,
-        "codebook.html": codebook_html(codebook, f"Codebook {release_id}"),
-        "datapackage.json": json.dumps(
-            datapackage(docs, tables, policy, release_id), indent=2, ensure_ascii=False
-        ),
-        "quality_report.md": quality_report(
-            latest_check_evaluations(instance, check_keys), release_id=release_id
-        ),
-    }
     policy_text = settings.policy_file.read_text(encoding="utf-8")
     with warehouse.connection(read_only=True) as con:
         published = con.execute("SELECT count(*) FROM release.candidate").fetchone()[0]
@@ -71,8 +59,38 @@ def publish_release(
             "SELECT contributor, delivery_date, delivery_sha256, count(*) AS records "
             "FROM merged.victims GROUP BY ALL ORDER BY contributor"
         ).fetchall()
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        in_release = {row[0] for row in provenance}
+        crosswalks = {
+            name: crosswalk
+            for name, crosswalk in load_crosswalks(settings.crosswalks_dir, broken={}).items()
+            if name in in_release
+        }
+        docs = column_docs(
+            policy, crosswalks, standard, value_frequencies(con, "release.candidate")
+        )
+        codebook = codebook_markdown(docs, policy, release_id, standard, published)
+        package = datapackage(
+            docs,
+            tables,
+            policy,
+            release_id,
+            standard=standard,
+            created=created,
+            contributors={
+                c: crosswalks[c].description if c in crosswalks else c for c in sorted(in_release)
+            },
+        )
+        texts = {
+            "codebook.md": codebook,
+            "codebook.html": codebook_html(codebook, f"Codebook {release_id}"),
+            "datapackage.json": json.dumps(package, indent=2, ensure_ascii=False),
+            "quality_report.md": quality_report(
+                latest_check_evaluations(instance, check_keys), release_id=release_id
+            ),
+        }
         manifest = {
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "created_at": created,
             "standard": {"name": standard.name, "version": standard.version},
             "policy": policy.model_dump(mode="json"),
             "policy_sha256": hashlib.sha256(policy_text.encode()).hexdigest(),
