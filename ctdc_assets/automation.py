@@ -2,13 +2,16 @@
 
 - `landing_sensor`: a new or changed delivery (by content hash) requests a run of that
   contributor's `raw` asset only. Idempotent (run key = contributor + sha256), with a
-  cursor that survives restarts; files still being written are not read.
+  cursor that survives restarts; files still being written are not read. File names
+  never reach the instance (logs, tags, cursor): a contributor may put a name in one.
 - `automation_sensor`: evaluates the automation conditions, so harmonized, merged,
   statistics and the release candidate follow, only once their upstream gates passed.
 - `release_schedule`: publishes a release monthly (`CTDC_RELEASE_CRON`), never on
   every delivery; `publish_release_job` does it by hand.
 """
 
+import hashlib
+import hmac
 import json
 import os
 import time
@@ -79,17 +82,17 @@ def build_landing_sensor(
                 settings.landing_dir / contributor, contributor, crosswalk.read.format
             )
             for stray in strays:
-                if stray.path.name not in seen["ignored"]:
-                    context.log.info(f"{contributor}: ignoring {stray.path.name}: {stray.reason}")
-                    seen["ignored"].append(stray.path.name)
+                if (digest := _digest(stray.path.name)) not in seen["ignored"]:
+                    context.log.info(f"{contributor}: ignoring a file: {stray.reason}")
+                    seen["ignored"].append(digest)
             if not deliveries:
                 continue
             current = deliveries[-1]
             stat = current.path.stat()
             if now - stat.st_mtime < _settle_seconds():
-                context.log.info(f"{contributor}: {current.name} changed just now; next tick")
+                context.log.info(f"{contributor}: a delivery changed just now; next tick")
                 continue
-            fingerprint = [current.name, stat.st_size, stat.st_mtime_ns]
+            fingerprint = [_digest(current.name), stat.st_size, stat.st_mtime_ns]
             if seen.get("fingerprint") == fingerprint:
                 continue  # unchanged since last tick: no need to hash it again
             sha256 = current.sha256()
@@ -101,12 +104,18 @@ def build_landing_sensor(
                 dg.RunRequest(
                     run_key=f"{contributor}:{sha256}",
                     asset_selection=[raw_key(contributor)],
-                    tags={"ctdc/contributor": contributor, "ctdc/delivery": current.name},
+                    tags={"ctdc/contributor": contributor, "ctdc/delivery": sha256[:12]},
                 )
             )
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
 
     return landing_sensor
+
+
+def _digest(name: str) -> str:
+    """A file name as the cursor keeps it: keyed, so a guessed name cannot be checked."""
+    key = Settings.from_env().pseudonym_key()
+    return hmac.new(key, name.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def build_automation(

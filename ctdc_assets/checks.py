@@ -26,8 +26,9 @@ from ctdc_assets.assets.statistics import AGGREGATES_KEY, read_aggregates
 from ctdc_assets.bounded import read_columns
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
+from ctdc_assets.findings import gate_findings, record_findings
 from ctdc_assets.quality import gx_process
-from ctdc_assets.quality.bridge import Suite, load_suite
+from ctdc_assets.quality.bridge import Suite, delivery_label, load_suite
 from ctdc_assets.quality.derive import source_columns
 from ctdc_assets.quality.suites import run_harmonized_gate, run_merged_gate, run_raw_gate
 from ctdc_assets.release.bundle import latest_release
@@ -77,15 +78,20 @@ def build_contributor_checks(
         suite = load_suite(settings.expectations_dir / "raw" / f"{contributor}.json")
         with warehouse.connection(read_only=True) as con:
             frame = _suite_columns(con, table, suite)
-            files = con.execute(f"SELECT DISTINCT delivery_file FROM {table} LIMIT 2").fetchall()
-        return run_raw_gate(
+            deliveries = con.execute(
+                f"SELECT DISTINCT delivery_date, delivery_sha256 FROM {table} LIMIT 2"
+            ).fetchall()
+        result = run_raw_gate(
             frame,
             contributor=contributor,
             personal_columns=crosswalk.identifiers,
             previous_row_count=_previous_row_count(context.instance, raw_key(contributor)),
-            source_file=files[0][0] if len(files) == 1 else None,
+            source_file=delivery_label(*deliveries[0]) if len(deliveries) == 1 else None,
             expectations_dir=settings.expectations_dir,
-        ).to_check_result()
+        )
+        with warehouse.connection() as con:
+            record_findings(con, contributor, "raw gate", gate_findings(result))
+        return result.to_check_result()
 
     @dg.asset_check(
         asset=harmonized_key(contributor),
@@ -107,9 +113,12 @@ def build_contributor_checks(
                 "WHERE contributor = ?",
                 [contributor],
             ).pl()
-        return run_harmonized_gate(
+        result = run_harmonized_gate(
             frame, contributor=contributor, unmapped=unmapped, crosswalk=crosswalk
-        ).to_check_result()
+        )
+        with warehouse.connection() as con:
+            record_findings(con, contributor, "harmonized gate", gate_findings(result))
+        return result.to_check_result()
 
     return [raw_gate, harmonized_gate]
 
@@ -132,12 +141,12 @@ def _suite_columns(con: duckdb.DuckDBPyConnection, table: str, suite: Suite) -> 
     never computed: the gate selects the columns it checks before reading a row).
     """
     schema = con.execute(f"SELECT * FROM {table} LIMIT 0").pl().schema
-    needed = {"source_row", "delivery_file"}
+    needed = {"source_row"}
     for spec in suite.expectations:
         needed.update(spec.columns)
     for derived in suite.derived_columns:
         needed.update(source_columns(derived))
-    read = [c for c in schema if c in needed and c != "delivery_file"]
+    read = [c for c in schema if c in needed]
     columns = ", ".join('"' + c.replace('"', '""') + '"' for c in read)
     frame = read_frame(con, f"SELECT {columns} FROM {table}")
     others = [pl.lit(None, dtype).alias(c) for c, dtype in schema.items() if c not in read]
@@ -170,7 +179,7 @@ def build_checks(
     ) -> dg.AssetCheckResult:
         with warehouse.connection(read_only=True) as con:
             # The suite checks these only by name: as Enums they take a byte a cell.
-            frame = read_columns(con, MERGED_TABLE, enums=("delivery_file", "delivery_sha256"))
+            frame = read_columns(con, MERGED_TABLE, enums=("delivery_date", "delivery_sha256"))
             counts = {
                 name: con.execute(f"SELECT count(*) FROM harmonized.{name}").fetchone()[0]
                 for name in [*contributors, *kept]

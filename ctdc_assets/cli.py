@@ -95,6 +95,36 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _findings(args: argparse.Namespace) -> int:
+    """The actual values behind the redacted ones, read from the encrypted warehouse."""
+    from ctdc_assets.findings import read_findings
+    from ctdc_assets.warehouse import Warehouse
+
+    settings = Settings.from_env()
+    if not settings.warehouse_file.exists():
+        print(f"No warehouse at {settings.warehouse_file}: run `ctdc run` first.")
+        return 1
+    with Warehouse.from_settings(settings).connection(read_only=True) as con:
+        found = read_findings(con, args.contributor)
+    if found.is_empty():
+        print(f"No findings recorded for {args.contributor}.")
+        return 0
+    print(
+        f"Findings for {args.contributor} (actual delivered values: personal data, "
+        "do not copy them into tickets or e-mail):"
+    )
+    for (source, kind), group in found.group_by("source", "kind", maintain_order=True):
+        print(f"\n{source}: {kind}")
+        for column, value, rows, row_numbers in group.select(
+            "column_name", "value", "rows", "row_numbers"
+        ).iter_rows():
+            where = f" (rows {row_numbers})" if row_numbers else ""
+            count = f" × {rows:,}" if rows is not None else ""
+            shown = f": {value!r}" if value is not None else ""
+            print(f"  {column}{shown}{count}{where}")
+    return 0
+
+
 def _contributor_new(args: argparse.Namespace) -> int:
     from ctdc_assets.definitions import CONTRIBUTOR_NAME
     from ctdc_assets.onboarding.draft import draft
@@ -203,6 +233,13 @@ def parser() -> argparse.ArgumentParser:
     )
     verify.set_defaults(handler=_verify)
 
+    findings = commands.add_parser(
+        "findings",
+        help="print a contributor's unmapped values, unknown columns and failing gate values "
+        "(the actual values, from the encrypted warehouse; reports show them redacted)",
+    )
+    findings.add_argument("contributor", help="e.g. hotline")
+    findings.set_defaults(handler=_findings)
     contributor = commands.add_parser(
         "contributor", help="onboard a contributor: draft its crosswalk, check it"
     ).add_subparsers(dest="action", required=True)

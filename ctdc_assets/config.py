@@ -107,12 +107,24 @@ class Settings:
         return []
 
 
+def owner_only(folder: Path) -> Path:
+    """Create `folder` if needed and make it and everything in it owner-only (0700
+    folders, 0600 files): the instance home, staging and keys hold what other local
+    users must not read (run history, unpublished files, secrets)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    for path in folder.rglob("*"):
+        if path.is_symlink():
+            continue
+        path.chmod(0o700 if path.is_dir() else 0o600)
+    return folder
+
+
 def _secret(variable: str, key_file: Path) -> bytes:
     if value := os.environ.get(variable):
         return bytes.fromhex(value.strip())
     if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.parent.chmod(0o700)
+        owner_only(key_file.parent)
         try:
             descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process created it first: use theirs

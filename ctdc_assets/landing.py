@@ -9,6 +9,7 @@ complete file that arrived last (modification time, then name).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,11 @@ class Delivery:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def date(self) -> dt.date:
+        """The day (UTC) the delivery arrived: how everything outside raw names it."""
+        return dt.datetime.fromtimestamp(self.path.stat().st_mtime, dt.UTC).date()
 
     def sha256(self) -> str:
         return sha256_file(self.path)

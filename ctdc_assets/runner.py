@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from ctdc_assets.config import Settings
+from ctdc_assets.config import Settings, owner_only
 from ctdc_assets.instance import prepare_instance_home
 
 
@@ -75,7 +75,59 @@ def run_pipeline(
         )
         if not result.success:  # no daemon here to run the release status sensor
             report_current_release(instance, settings, result.run_id)
-    return _outcome(result)
+    owner_only(settings.dagster_home)  # the files the run created (SQLite, logs)
+    outcome = _outcome(result)
+    if outcome.failed_checks or outcome.warned_checks:
+        _show_actual_values(outcome, settings)
+    return outcome
+
+
+_LABEL = re.compile(r"the delivery of (\S+) \(sha256 ([0-9a-f]{12})\)")
+_GATE = re.compile(r"^(raw|harmonized)/([^:]+):(\w+):")
+
+
+def _show_actual_values(outcome: RunOutcome, settings: Settings) -> None:
+    """For the terminal only: name each delivery by its file and add what the gate found
+    (from `audit.findings`), which the instance and reports show redacted."""
+    import polars as pl
+
+    from ctdc_assets.findings import read_findings, terminal_lines
+    from ctdc_assets.landing import sha256_file
+    from ctdc_assets.warehouse import Warehouse
+
+    names: dict[tuple[str, str], str] = {}
+
+    def with_file(match: re.Match[str], contributor: str) -> str:
+        key = (contributor, match.group(2))
+        if key not in names:
+            folder = settings.landing_dir / contributor
+            files = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
+            names[key] = next(
+                (p.name for p in files if sha256_file(p).startswith(match.group(2))), ""
+            )
+        return f"{names[key]} ({match.group(0)})" if names[key] else match.group(0)
+
+    found: dict[str, pl.DataFrame] = {}
+    if settings.warehouse_file.exists():
+        with Warehouse.from_settings(settings).connection(read_only=True) as con:
+            found = {
+                c: read_findings(con, c)
+                for line in outcome.failed_checks + outcome.warned_checks
+                if (m := _GATE.match(line)) and (c := m.group(2))
+            }
+    for checks in (outcome.failed_checks, outcome.warned_checks):
+        for i, line in enumerate(checks):
+            gate = _GATE.match(line)
+            if not gate:
+                continue
+            contributor = gate.group(2)
+            line = _LABEL.sub(lambda m, c=contributor: with_file(m, c), line)
+            source = f"{gate.group(1)} gate"
+            if contributor in found:
+                details = terminal_lines(found[contributor], source)
+                if details:
+                    line += " [found: " + "; ".join(details) + "]"
+            checks[i] = line
 
 
 def _outcome(result: dg.ExecuteInProcessResult) -> RunOutcome:

@@ -188,7 +188,7 @@ def synthetic_victims(records: int = 92_000, seed: int = 7) -> pl.DataFrame:
     frame = frame.select([pl.col(c).cast(t) for c, t in std.polars_schema().items()]).with_columns(
         pl.Series("record_key", [f"{x:064x}" for x in rng.integers(0, 2**62, n)]),
         pl.Series("contributor", np.where(hotline, "hotline", "case_agency")),
-        pl.lit("synthetic.csv").alias("delivery_file"),
+        pl.lit("2025-03-31").alias("delivery_date"),
         pl.lit("0" * 64).alias("delivery_sha256"),
         pl.lit(datetime(2024, 1, 1)).alias("loaded_at"),
     )

@@ -597,7 +597,7 @@ def test_unit_raw_without_provenance_columns_gets_nulls(crosswalks) -> None:
     )
     result = harmonize(crosswalk, raw, KEY)
     assert result.frame.columns == [*load_standard().columns, *load_standard().internal_columns]
-    assert result.frame["delivery_file"].to_list() == [None]
+    assert result.frame["delivery_date"].to_list() == [None]
     assert result.frame["contributor"].to_list() == ["ngo_network"]
 
 
@@ -607,7 +607,8 @@ def test_crosswalk_loaded_from_a_single_file(tmp_path: Path) -> None:
     assert load_crosswalk(path).name == "hotline"
 
 
-def test_unmapped_values_that_look_personal_are_withheld(tmp_path: Path, crosswalks) -> None:
+def test_unmapped_values_are_kept_as_delivered_for_the_engineer(tmp_path: Path, crosswalks) -> None:
+    """They stay in the warehouse (`ctdc findings`); the redaction applies where they leave."""
     delivered = pl.read_csv(SAMPLE, infer_schema=False).head(3)
     delivered = delivered.with_columns(
         pl.Series("gender", ["call +1 555 010 0100", "jo@example.org", "31/02/2020"])
@@ -617,7 +618,7 @@ def test_unmapped_values_that_look_personal_are_withheld(tmp_path: Path, crosswa
     crosswalk = crosswalks["ctdc_standard"]
     result = harmonize(crosswalk, read_delivery(crosswalk, path), KEY)
     shown = set(result.unmapped["source_value"])
-    assert shown == {"(withheld: looks like personal data)", "31/02/2020"}
+    assert shown == {"call +1 555 010 0100", "jo@example.org", "31/02/2020"}
     assert result.unmapped["rows"].sum() == 3
 
 

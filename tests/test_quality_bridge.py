@@ -18,6 +18,9 @@ def exp(type_: str, severity: str = "critical", description: str = "", **kwargs:
     return {"type": type_, "kwargs": kwargs, "severity": severity, "description": description}
 
 
+SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
 def hotline_like() -> pl.DataFrame:
     return pl.DataFrame(
         {
@@ -26,7 +29,8 @@ def hotline_like() -> pl.DataFrame:
             "victim_name": ["Ann Lee", "Bob Stone", "CANARY-1", "Dee Ray", "Eve Moss", "Fay Ko"],
             "gender": ["F", "M", "Q", "F", None, "F"],
             "source_row": [2, 3, 4, 5, 6, 7],
-            "delivery_file": ["hotline_export_20260101.csv"] * 6,
+            "delivery_date": ["2026-01-01"] * 6,
+            "delivery_sha256": [SHA256] * 6,
         }
     )
 
@@ -51,8 +55,7 @@ SUITE = {
             description="not a date in MM/DD/YYYY",
             column="report_date",
             regex=DATE,
-        )
-        | {"meta": {"show_dates": True}},
+        ),
         exp(
             "expect_column_values_to_be_between",
             description="not between 1990 and today",
@@ -83,14 +86,17 @@ def result() -> GateResult:
     return run_suite(SUITE, hotline_like(), gate="raw/hotline", personal_columns=["victim_name"])
 
 
-def test_critical_failure_blocks_and_names_gate_file_column_and_rows(result: GateResult) -> None:
+def test_critical_failure_blocks_and_names_gate_delivery_column_and_rows(
+    result: GateResult,
+) -> None:
     check = result.to_check_result()
     assert check.passed is False
     assert check.severity == dg.AssetCheckSeverity.ERROR
     message = check.description or ""
     assert message.startswith("raw/hotline gate failed: column report_date: 2 rows")
     assert "not a date in MM/DD/YYYY" in message
-    assert "e.g. rows 3, 7 of hotline_export_20260101.csv" in message
+    # the delivery by date and checksum: a file name may hold a person's name
+    assert "e.g. rows 3, 7 of the delivery of 2026-01-01 (sha256 9f86d081884c)" in message
 
 
 def test_counts_percentages_and_rows_come_from_the_whole_table(result: GateResult) -> None:
@@ -111,7 +117,14 @@ def test_metadata_is_readable(result: GateResult) -> None:
     assert md["warnings"] == dg.MetadataValue.int(2)
     table = md["failures"].value
     assert "| critical | report_date | not a date in MM/DD/YYYY | 2 | 40.0% |" in table
-    assert "`13/45/2020 (1)`" in table and "`x (1)`" in table
+    # delivered values outside the vocabulary: their shape, never their text
+    assert "`<redacted: 10 chars, digits, punctuation> (1)`" in table
+    assert "`<redacted: 1 char, letters> (1)`" in table
+    assert "13/45/2020" not in table and "`x" not in table
+    by_id = {o.id: o for o in result.outcomes}
+    fmt = by_id["expect_column_values_to_match_regex(report_date)"]
+    assert {value for value, *_ in fmt.found} == {"13/45/2020", "x"}  # audit.findings only
+    assert "13/45/2020" not in json.dumps(result.to_dict())
 
 
 def test_personal_columns_show_counts_only(result: GateResult) -> None:
@@ -122,14 +135,18 @@ def test_personal_columns_show_counts_only(result: GateResult) -> None:
     assert "personal data: counts only" in result.failures_markdown()
     canary = next(o for o in result.outcomes if o.columns == ("victim_name",))
     assert (canary.unexpected, canary.rows, canary.samples) == (1, (4,), ())
-    # case ids are personal too when the caller says so
-    assert "HL-2" in result.failures_markdown()
+    assert not canary.found  # not even for audit.findings: identifiers stay in raw
+    # case ids: redacted in reports, kept for the engineer unless the caller says personal
+    dup = next(o for o in result.outcomes if o.columns == ("case_id",))
+    assert "HL-2" not in result.failures_markdown() and dup.found[0][0] == "HL-2"
     again = run_suite(SUITE, hotline_like(), gate="raw/hotline", personal_columns=["case_id"])
-    assert "HL-2" not in again.failures_markdown() + json.dumps(again.to_dict())
+    assert not next(o for o in again.outcomes if o.columns == ("case_id",)).found
 
 
-def test_identifier_looking_sample_values_are_hidden_in_any_column() -> None:
-    frame = pl.DataFrame({"gender": ["F", "ann@example.org", "+1 555 123 4567", "CANARY-9"]})
+def test_only_the_standards_vocabulary_is_shown_in_any_column() -> None:
+    """A plain name typed into a gender field looks like nothing: no pattern can hide it."""
+    values = ["F", "ann@example.org", "+1 555 123 4567", "Maribel Okonkwo", "Female"]
+    frame = pl.DataFrame({"gender": values})
     suite = {
         "name": "s",
         "expectations": [
@@ -137,9 +154,11 @@ def test_identifier_looking_sample_values_are_hidden_in_any_column() -> None:
         ],
     }
     out = run_suite(suite, frame, gate="harmonized/x")
-    text = out.failures_markdown() + json.dumps(out.to_dict())
-    assert "example.org" not in text and "555" not in text and "CANARY" not in text
-    assert out.outcomes[0].unexpected == 3
+    text = out.failures_markdown() + json.dumps(out.to_dict()) + out.summary()
+    assert "example.org" not in text and "555" not in text and "okonkwo" not in text.lower()
+    assert "<redacted: 15 chars, letters, spaces>" in text  # the name's shape
+    assert "`Female (1)`" in out.failures_markdown()  # a value of the standard is shown
+    assert out.outcomes[0].unexpected == 4
     assert "rows 2, 3, 4" in out.summary()  # no source_row column: rows are table positions
 
 

@@ -94,4 +94,6 @@ def test_report_from_a_dagster_instance_after_a_blocked_run() -> None:
     text = quality_report(evaluations)
     assert "**1 of 1 gates failed.**" in text
     assert "| raw/demo | FAILED | 4 | 2 | 1 | 1 |" in text
-    assert "| critical | gender | not F or M | 1 | 25.0% | `X (1)` | 4 |" in text
+    # "X" is no value of the standard: the report says what it looks like, not what it is
+    row = "| critical | gender | not F or M | 1 | 25.0% | `<redacted: 1 char, letters> (1)` | 4 |"
+    assert row in text

@@ -163,11 +163,16 @@ def test_harmonized_catches_planted_defects(harmonized: dict, crosswalks: dict) 
     result = gate(h, cw, frame.drop("i"))
     failed = {o.id: o for o in result.critical_failures}
     assert failed["gender.in_set"].rows == (4,)
-    assert failed["gender.in_set"].samples == ("Femme (1)",)
+    assert failed["gender.in_set"].samples == ("<redacted: 5 chars, letters> (1)",)
+    assert failed["gender.in_set"].found == (("Femme", 1, "4"),)  # for audit.findings
     assert failed["flags.in_set"].columns == ("isAbduction",)
     assert failed["flags.in_set"].samples == ("isAbduction=2 (1)",)
     assert failed["meansOfControlConcatenated.consistent_with_flags"].rows == (6,)
-    assert failed["typeOfSexConcatenated.known_labels"].samples == ("Tourism (1)",)
+    # a label outside the standard is delivered text: its shape only, the value for the engineer
+    assert failed["typeOfSexConcatenated.known_labels"].samples == (
+        "<redacted: 7 chars, letters> (1)",
+    )
+    assert failed["typeOfSexConcatenated.known_labels"].found[0][0] == "Tourism"
     assert failed["majorityStatus.consistent_with_ageBroad"].rows == (8,)
     assert failed["table.no_nulls"].columns == ("citizenship",)
     message = result.to_check_result().description or ""

@@ -18,7 +18,10 @@ from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk, Harmonized
 from ctdc_assets.crosswalk.engine import PROVENANCE_COLUMNS, Harmonizer, dedup_columns
 from ctdc_assets.crosswalk.readers import iter_delivery
+from ctdc_assets.findings import harmonize_findings, record_findings
 from ctdc_assets.landing import current_delivery
+from ctdc_assets.quality.bridge import delivery_label
+from ctdc_assets.redaction import count_of
 from ctdc_assets.standard import load_standard
 from ctdc_assets.warehouse import POOL, Warehouse
 
@@ -29,7 +32,14 @@ REFRESH_WHEN_GATES_PASS = (
 #: Raw rows harmonized at a time (memory: a few hundred MB per 100,000 rows of a wide
 #: delivery, while mapping).
 HARMONIZE_CHUNK_ROWS = 500_000
-DELIVERY_COLUMNS = ("source_row", "delivery_file", "delivery_sha256", "loaded_at")
+DELIVERY_COLUMNS = (
+    "source_row",
+    "source_sheet",
+    "delivery_file",
+    "delivery_date",
+    "delivery_sha256",
+    "loaded_at",
+)
 
 
 def raw_key(contributor: str) -> dg.AssetKey:
@@ -54,7 +64,7 @@ def build_contributor_assets(
         kinds={"duckdb"},
         description=(
             f"Newest delivery of {contributor} from {folder}, loaded as delivered (all text), "
-            "with file name, sha256 and row number. Holds personal data: raw layer only."
+            "with file name, date, sha256 and row number. Holds personal data: raw layer only."
         ),
         metadata={"landing_folder": dg.MetadataValue.path(str(folder))},
     )
@@ -62,7 +72,8 @@ def build_contributor_assets(
         delivery = current_delivery(folder, contributor, crosswalk.read.format)
         sha256 = delivery.sha256()
         provenance = (
-            pl.lit(delivery.name).alias("delivery_file"),
+            pl.lit(delivery.name).alias("delivery_file"),  # raw layer only
+            pl.lit(delivery.date.isoformat()).alias("delivery_date"),
             pl.lit(sha256).alias("delivery_sha256"),
             pl.lit(datetime.now(UTC).replace(tzinfo=None)).alias("loaded_at"),
         )
@@ -72,16 +83,22 @@ def build_contributor_assets(
         table = f"raw.{contributor}"
         with warehouse.connection() as con:
             rows = load_batches(con, table, batches)
-            metadata = table_metadata(con, table, personal_columns=identifiers)
+            metadata = table_metadata(
+                con,
+                table,
+                personal_columns=identifiers,
+                known_columns=crosswalk.known_columns() | set(DELIVERY_COLUMNS),
+            )
         previous = _previous_metadata(context)
-        before = previous.get("delivery_file")
-        metadata |= {
-            "delivery_file": dg.MetadataValue.path(str(delivery.path)),
+        before = previous.get("delivery_sha256")
+        label = delivery_label(delivery.date, sha256)
+        metadata |= {  # never the file name: a contributor may put a person's name in it
+            "delivery_date": dg.MetadataValue.text(delivery.date.isoformat()),
             "delivery_sha256": dg.MetadataValue.text(sha256),
             "changes": dg.MetadataValue.md(
                 "First delivery loaded."
                 if before is None
-                else f"Delivery {delivery.name} replaces {before.value}: "
+                else f"{label.capitalize()} replaces sha256 {str(before.value)[:12]}: "
                 f"{rows} rows (previously {previous['dagster/row_count'].value})."
             ),
         }
@@ -117,13 +134,19 @@ def build_contributor_assets(
                 con.execute(f"DROP TABLE IF EXISTS {table}")
                 con.execute(f"ALTER TABLE {staging} RENAME TO {table.split('.')[1]}")
                 _record_audit(con, contributor, result)
+                record_findings(con, contributor, "harmonize", harmonize_findings(result))
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
             metadata = table_metadata(con, table)
         counts = result.counts
-        unmapped = result.unmapped.sort("rows", descending=True)
+        # Counts per variable only: the values themselves are in audit.findings.
+        unmapped = (
+            result.unmapped.group_by("variable", "source_column")
+            .agg(pl.len().alias("distinct_values"), pl.col("rows").sum())
+            .sort("rows", "variable", descending=[True, False])
+        )
         return dg.MaterializeResult(
             metadata=metadata
             | changes
@@ -132,10 +155,13 @@ def build_contributor_assets(
                 "reconciliation": dg.MetadataValue.md(_reconciliation(counts)),
                 "unmapped_values": dg.MetadataValue.int(int(unmapped["rows"].sum() or 0)),
                 "columns_not_harmonized": dg.MetadataValue.text(
-                    ", ".join(result.extra_columns) or "none: every delivered column is known"
+                    count_of(result.extra_columns) + " (names: ctdc findings)"
+                    if result.extra_columns
+                    else "none: every delivered column is known"
                 ),
                 "unmapped": dg.MetadataValue.md(
                     markdown_table(unmapped.head(50).rows(), unmapped.columns)
+                    + f"\n\nThe values: `ctdc findings {contributor}`."
                     if unmapped.height
                     else "Every source value was mapped."
                 ),

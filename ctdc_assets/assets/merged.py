@@ -69,7 +69,7 @@ def build_merged_asset(
                     CREATE OR REPLACE TABLE {STAGING_TABLE} AS
                     SELECT * FROM ({union})
                     QUALIFY row_number() OVER (
-                        PARTITION BY record_key ORDER BY loaded_at DESC, delivery_file DESC) = 1
+                        PARTITION BY record_key ORDER BY loaded_at DESC, delivery_sha256 DESC) = 1
                     ORDER BY contributor, record_key
                     """
                 )

@@ -1,4 +1,8 @@
-"""Metadata every asset shows in the UI: size, schema, a safe preview, what changed."""
+"""Metadata every asset shows in the UI: size, schema, what changed.
+
+No preview of rows: the Dagster instance is outside the encrypted warehouse, and a
+delivery's values may reach it only as `redaction` allows (counts, the schema).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from collections.abc import Collection, Sequence
 
 import dagster as dg
 import duckdb
+
+from ctdc_assets.redaction import count_of
 
 
 def _quote(column: str) -> str:
@@ -17,12 +23,17 @@ def table_metadata(
     table: str,
     *,
     personal_columns: Collection[str] = (),
-    preview_rows: int = 5,
+    known_columns: Collection[str] | None = None,
 ) -> dict[str, dg.MetadataValue]:
-    """Row count, column schema and a preview that leaves out personal columns."""
+    """Row count and column schema; columns not in `known_columns` (headers a delivery
+    added, which may be anything) are counted, not named."""
     described = con.execute(f"DESCRIBE {table}").fetchall()
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()
-    shown = [name for name, *_ in described if name not in personal_columns]
+    if known_columns is not None:
+        unknown = [d for d in described if d[0] not in known_columns]
+        described = [d for d in described if d[0] in known_columns]
+    else:
+        unknown = []
     schema = dg.TableSchema(
         columns=[
             dg.TableColumn(
@@ -33,17 +44,16 @@ def table_metadata(
             for name, kind, *_ in described
         ]
     )
-    preview = con.execute(
-        f"SELECT {', '.join(_quote(c) for c in shown)} FROM {table} LIMIT {preview_rows}"
-    ).pl()
-    hidden = len(described) - len(shown)
-    note = f"\n\n{hidden} personal columns are not shown." if hidden else ""
-    return {
+    metadata = {
         "dagster/row_count": dg.MetadataValue.int(rows[0] if rows else 0),
         "dagster/column_schema": dg.MetadataValue.table_schema(schema),
         "table": dg.MetadataValue.text(table),
-        "preview": dg.MetadataValue.md(markdown_table(preview.rows(), preview.columns) + note),
     }
+    if unknown:
+        metadata["unknown_columns"] = dg.MetadataValue.text(
+            f"{count_of(unknown)} (names: ctdc findings)"
+        )
+    return metadata
 
 
 def markdown_table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:

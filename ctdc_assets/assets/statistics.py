@@ -12,7 +12,7 @@ from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS
 from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
 from ctdc_assets.assets.metadata import markdown_table
-from ctdc_assets.config import Settings
+from ctdc_assets.config import Settings, owner_only
 from ctdc_assets.statistics import compute_aggregates
 from ctdc_assets.statistics.aggregates import input_columns
 from ctdc_assets.statistics.dashboard import render_dashboard
@@ -88,9 +88,9 @@ def build_statistics_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     )
     def dashboard(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         require_passed_gates(context.instance, [AGGREGATES_KEY])
-        out = settings.data_dir / "staging" / "dashboard.html"
-        out.parent.mkdir(parents=True, exist_ok=True)
+        out = owner_only(settings.data_dir / "staging") / "dashboard.html"
         path = render_dashboard(read_aggregates(warehouse), out)
+        owner_only(out.parent)  # unpublished until a release copies it
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(path)),

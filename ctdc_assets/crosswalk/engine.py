@@ -48,18 +48,15 @@ from ctdc_assets.crosswalk.readers import DeliveryError, unexpected_columns
 from ctdc_assets.standard import Standard, load_standard
 
 COUNT_NAMES = ("delivered", "no_consent", "out_of_scope", "duplicates", "harmonized")
-PROVENANCE_COLUMNS = ("delivery_file", "delivery_sha256", "loaded_at")
+PROVENANCE_COLUMNS = ("delivery_date", "delivery_sha256", "loaded_at")
 #: What `unmapped.source_value` shows instead of a value from an identifier column.
 WITHHELD = "(withheld: identifier column)"
-WITHHELD_PERSONAL = "(withheld: looks like personal data)"
 _UNMAPPED_SCHEMA = {
     "variable": pl.String,
     "source_column": pl.String,
     "source_value": pl.String,
     "rows": pl.Int64,
 }
-_PERSONAL = re.compile(r"@|\+?\d[\d\s().-]{6,}\d|CANARY", re.IGNORECASE)
-_DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}")
 _SEP = "\x1f"
 
 
@@ -82,7 +79,10 @@ class Harmonized:
 
 
 class _Unmapped:
-    """Collects unmapped values, withholding anything from identifier columns."""
+    """Collects unmapped values, withholding anything from identifier columns.
+
+    The others are kept as delivered: they stay in the warehouse (`audit.findings`),
+    and whatever is shown outside it goes through `ctdc_assets.redaction`."""
 
     def __init__(self, identifiers: Iterable[str]) -> None:
         self.identifiers = set(identifiers)
@@ -95,8 +95,6 @@ class _Unmapped:
     def safe(self, column: str, value: str) -> str:
         if column in self.identifiers:
             return WITHHELD
-        if _PERSONAL.search(value) and not _DATE_LIKE.fullmatch(value.strip()):
-            return WITHHELD_PERSONAL
         return value if len(value) <= 80 else value[:77] + "..."
 
     def frame(self) -> pl.DataFrame:

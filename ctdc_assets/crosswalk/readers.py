@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ctdc_assets.crosswalk.model import Crosswalk
+from ctdc_assets.redaction import count_of
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,14 @@ def iter_delivery(
 
 def unexpected_columns(crosswalk: Crosswalk, frame: pl.DataFrame) -> list[str]:
     """Columns the crosswalk does not know (kept in raw, reported, never harmonized)."""
-    ignore = {"source_row", "source_sheet", "delivery_file", "delivery_sha256", "loaded_at"}
+    ignore = {
+        "source_row",
+        "source_sheet",
+        "delivery_file",
+        "delivery_date",
+        "delivery_sha256",
+        "loaded_at",
+    }
     known = crosswalk.known_columns() | ignore
     return [c for c in frame.columns if c not in known]
 
@@ -100,7 +108,14 @@ def _check_columns(crosswalk: Crosswalk, path: Path, frame: pl.DataFrame) -> Non
     _check_required(crosswalk, path, frame.columns)
     extra = unexpected_columns(crosswalk, frame)
     if extra:
-        log.warning("%s: columns not in the crosswalk (kept in raw): %s", path, ", ".join(extra))
+        # Counted, not named: logs end up in the instance's compute logs, and a header
+        # may be anything (`ctdc findings` names them).
+        log.warning(
+            "%s delivery: %s not in the crosswalk (kept in raw; names: ctdc findings %s)",
+            crosswalk.name,
+            count_of(extra),
+            crosswalk.name,
+        )
 
 
 def _check_required(crosswalk: Crosswalk, path: Path, columns: list[str]) -> None:

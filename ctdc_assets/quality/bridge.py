@@ -32,7 +32,6 @@ import datetime as dt
 import fnmatch
 import io
 import json
-import re
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -43,6 +42,7 @@ import polars as pl
 
 from ctdc_assets.quality import gx_process
 from ctdc_assets.quality.derive import TABLE_WISE, VALUE_WISE, derived_expr, source_columns
+from ctdc_assets.redaction import configured, redact
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -64,7 +64,7 @@ Kind = Literal["map", "unique", "distinct", "schema", "rows", "full"]
 
 SAMPLE_VALUES = 5  # distinct unexpected values shown per failed expectation
 SAMPLE_ROWS = 5  # row numbers kept per failed expectation
-MAX_VALUE_CHARS = 40
+MAX_FOUND = 200  # failing values per expectation kept in audit.findings
 CHUNK_ROWS = 500_000  # rows prepared at a time: bounds memory (~1.5 GB peak at 10M rows)
 
 _UNIQUE_TYPES = {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
@@ -95,18 +95,13 @@ _ORDER_DEPENDENT_TYPES = {
 _NULL_TYPES = {"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"}
 _INDEX = "__row__"
 
-# Values that look like direct identifiers are never shown, whatever the column.
+# What the identifier gates look for inside values (shown values follow `redaction`).
 IDENTIFIER_PATTERNS: dict[str, str] = {
     "e-mail": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
     "phone number": r"\+?\d[\d\s().-]{5,}\d",
     "date": r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b",
     "canary": r"[Cc][Aa][Nn][Aa][Rr][Yy]",
 }
-_IDENTIFIER_RE = re.compile("|".join(f"(?:{p})" for p in IDENTIFIER_PATTERNS.values()))
-# Expectations about date columns (meta `show_dates`) may show dates: they are the point.
-_CONTACT_RE = re.compile(
-    "|".join(f"(?:{p})" for k, p in IDENTIFIER_PATTERNS.items() if k != "date")
-)
 
 
 class SuiteError(ValueError):
@@ -277,6 +272,9 @@ class Outcome:
     personal: bool = False
     note: str | None = None
     row_label: str = "rows"
+    # The failing values as delivered, (value, rows holding it, first row numbers): for
+    # `audit.findings` in the warehouse only, never in `to_dict` or any metadata.
+    found: tuple[tuple[str, int, str], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def failed(self) -> bool:
@@ -410,8 +408,7 @@ class GateResult:
         parts = [
             f"{head} {self.gate}: {verdict}",
             "",
-            f"- suite: `{self.suite}`"
-            + (f", delivery file: `{self.source_file}`" if self.source_file else ""),
+            f"- suite: `{self.suite}`" + (f", {self.source_file}" if self.source_file else ""),
             f"- rows checked: {self.row_count:,}; expectations evaluated: {self.evaluated}, "
             f"critical failures: {len(self.critical_failures)}, warnings: {len(self.warnings)}"
             + (f", not evaluated: {len(self.skipped)}" if self.skipped else ""),
@@ -435,7 +432,11 @@ class GateResult:
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "notes": list(self.notes),
             "outcomes": [
-                {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(o).items()}
+                {
+                    k: list(v) if isinstance(v, tuple) else v
+                    for k, v in asdict(o).items()
+                    if k != "found"
+                }
                 for o in self.outcomes
             ],
         }
@@ -490,6 +491,11 @@ class GateResult:
         )
 
 
+def delivery_label(date: Any, sha256: str) -> str:
+    """How reports name a delivery: its date and checksum, never its file name."""
+    return f"the delivery of {date} (sha256 {str(sha256)[:12]})"
+
+
 def percent_text(value: float | None) -> str:
     if value is None:
         return ""
@@ -502,18 +508,10 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _short(value: Any, *, show_dates: bool = False) -> str:
-    """A sample value as shown to people: identifier-looking text hidden, long text cut."""
-    if value is None:
-        return "null"
-    if isinstance(value, int | float):
-        return f"{value:g}" if isinstance(value, float) else str(value)
-    text = str(value)
-    if text.strip() == "":
-        return "(blank)"
-    if (_CONTACT_RE if show_dates else _IDENTIFIER_RE).search(text):
-        return "(hidden: looks like an identifier)"
-    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+def _short(value: Any, allowed: Collection[str] = ()) -> str:
+    """A sample value as shown to people: the vocabulary and the suite's own words as
+    they are, anything else read from a delivery redacted (`redaction.redact`)."""
+    return redact(value, allowed)
 
 
 # --------------------------------------------------------------------------- running
@@ -537,11 +535,13 @@ def run_suite(
     severity_overrides: Mapping[str, Severity] | None = None,
     tables: Mapping[str, pl.DataFrame | pl.LazyFrame] | None = None,
     chunk_rows: int | None = None,
+    known_words: Collection[str] = (),
 ) -> GateResult:
     """Validate `frame` (and any side `tables`) against `suite`.
 
     - `gate` names the gate in messages, e.g. "raw/hotline".
-    - `source_file` defaults to the frame's `delivery_file` value.
+    - `source_file` (how sentences name the delivery) defaults to the frame's
+      `delivery_date` and `delivery_sha256`: never a file name, which may hold a name.
     - `personal_columns`: columns whose values must never be shown (counts only); the
       suite's own `meta.ctdc.personal_columns` are added.
     - `row_column` names rows in messages (1-based source row); when absent, rows are
@@ -554,6 +554,9 @@ def run_suite(
       `schema` (one row per column: name, Polars type) is always there.
     - `chunk_rows`: rows prepared at a time (default `CHUNK_ROWS`); results do not
       depend on it, memory does.
+    - `known_words`: configuration that may be shown besides the standard's vocabulary
+      and the suite's own words (e.g. the crosswalk's columns); any other value from
+      the data is shown redacted (`ctdc_assets.redaction`).
     """
     started = time.perf_counter()
     if not isinstance(suite, Suite):
@@ -569,10 +572,12 @@ def run_suite(
             {"column": list(columns), "dtype": [dtype_name(t) for t in columns.values()]},
             schema={"column": pl.String, "dtype": pl.String},
         )
-    if source_file is None and "delivery_file" in frames["main"].collect_schema():
-        files = frames["main"].lazy().select(pl.col("delivery_file").unique().head(2)).collect()
-        if files.height == 1 and files.item() is not None:  # one delivery: name it
-            source_file = str(files.item())
+    if source_file is None and "delivery_sha256" in frames["main"].collect_schema():
+        found = (
+            frames["main"].lazy().select("delivery_date", "delivery_sha256").unique().head(2)
+        ).collect()
+        if found.height == 1 and found.item(0, 1) is not None:  # one delivery: name it
+            source_file = delivery_label(found.item(0, 0), found.item(0, 1))
 
     outcomes: dict[int, Outcome] = {}
     timings: dict[str, float] = {}
@@ -589,6 +594,7 @@ def run_suite(
         else:
             by_table.setdefault(spec.table, []).append(_resolve(spec, params))
 
+    shown_words = configured([s.kwargs for s in suite.expectations]) | {*known_words, *personal}
     for table, specs in by_table.items():
         options = _BUILTIN_TABLES.get(table, {}) | suite.table_options(table)
         rows = options.get("row_column", row_column if table == "main" else None)
@@ -600,6 +606,7 @@ def run_suite(
             personal=personal,
             row_column=rows,
             chunk_rows=chunk_rows,
+            shown_words=shown_words,
         )
         outcomes.update(run.evaluate(specs))
         for name, seconds in run.timings.items():
@@ -715,7 +722,9 @@ class _TableRun:
         row_column: str | None,
         row_label: str = "rows",
         chunk_rows: int | None = None,
+        shown_words: Collection[str] = frozenset(),
     ) -> None:
+        self.shown_words = shown_words  # may be shown as they are (`redaction.redact`)
         self.row_label = row_label
         self.chunk_rows = chunk_rows or CHUNK_ROWS
         self.timings: dict[str, float] = {}
@@ -1051,7 +1060,9 @@ class _TableRun:
         groups = domain.groups
         assert groups is not None
         if spec.kind == "distinct":
-            observed = None if personal else _short(result.result.get("observed_value"))
+            observed = (
+                None if personal else _short(result.result.get("observed_value"), self.shown_words)
+            )
             status: Status = "passed" if result.success else "failed"
             return self._outcome(spec, status, observed=observed, personal=personal)
 
@@ -1068,25 +1079,36 @@ class _TableRun:
             success = (evaluated - unexpected) / evaluated >= float(mostly)
         else:
             success = unexpected == 0
+        allowed = self.shown_words
         rows = tuple(
-            sorted({r for rs in bad.get_column("__rows__").to_list() for r in rs}, key=_row_key)
-        )[:SAMPLE_ROWS]
+            r if isinstance(r, int) else _short(r, allowed)  # side tables: column names
+            for r in sorted(
+                {r for rs in bad.get_column("__rows__").to_list() for r in rs}, key=_row_key
+            )[:SAMPLE_ROWS]
+        )
         samples: tuple[str, ...] = ()
+        found: tuple[tuple[str, int, str], ...] = ()
         if not personal and bad.height:
             first_row = pl.col("__rows__").list.first()
-            top = bad.sort([pl.col("__n__"), first_row], descending=[True, False]).head(
-                SAMPLE_VALUES
+            ordered = bad.sort([pl.col("__n__"), first_row], descending=[True, False])
+            top = ordered.head(SAMPLE_VALUES)
+            found = tuple(
+                (
+                    " / ".join("null" if row[c] is None else str(row[c]) for c in domain.columns),
+                    int(row["__n__"]),
+                    ", ".join(str(r) for r in row["__rows__"][:SAMPLE_ROWS]),
+                )
+                for row in ordered.head(MAX_FOUND).iter_rows(named=True)
             )
-            dates = bool(spec.meta.get("show_dates"))
             if spec.table == "main":  # value (rows holding it)
                 samples = tuple(
-                    " / ".join(_short(row[c], show_dates=dates) for c in domain.columns)
+                    " / ".join(_short(row[c], allowed) for c in domain.columns)
                     + f" ({row['__n__']:,})"
                     for row in top.iter_rows(named=True)
                 )
             else:  # side tables: one row per column or variable, so name the fields
                 samples = tuple(
-                    ", ".join(f"{c}={_short(row[c])}" for c in domain.columns)
+                    ", ".join(f"{c}={_short(row[c], allowed)}" for c in domain.columns)
                     for row in top.iter_rows(named=True)
                 )
         named: dict[str, Any] = {}
@@ -1109,6 +1131,7 @@ class _TableRun:
             rows=rows,
             samples=samples,
             personal=personal,
+            found=found,
             **named,
         )
 
@@ -1147,22 +1170,30 @@ class _TableRun:
             )
         res = result.result or {}
         status: Status = "passed" if result.success else "failed"
+        allowed = self.shown_words
         observed = res.get("observed_value")
         details = res.get("details") or {}
         if isinstance(details.get("mismatched"), dict):  # columns to match set / ordered list
             mismatch = details["mismatched"]
             kinds = ["missing"] + (["unexpected"] if spec.kwargs.get("exact_match", True) else [])
             observed = "; ".join(
-                f"{k}: {', '.join(map(str, mismatch[k]))}" for k in kinds if mismatch.get(k)
+                f"{k}: {', '.join(_short(m, allowed) for m in mismatch[k])}"
+                for k in kinds
+                if mismatch.get(k)
             )
         elif isinstance(details.get("mismatched"), list):
-            observed = "; ".join(str(m) for m in details["mismatched"][:5])
+            observed = "; ".join(_short(m, allowed) for m in details["mismatched"][:5])
+        elif observed is not None and not isinstance(observed, int | float):
+            observed = _short(observed, allowed)
         unexpected = res.get("unexpected_count")
         rows: tuple[int | str, ...] = ()
         if res.get("unexpected_index_list"):
             rows = tuple(
-                sorted((d[self.row_column] for d in res["unexpected_index_list"]), key=_row_key)
-            )[:SAMPLE_ROWS]
+                r if isinstance(r, int) else _short(r, allowed)
+                for r in sorted(
+                    (d[self.row_column] for d in res["unexpected_index_list"]), key=_row_key
+                )[:SAMPLE_ROWS]
+            )
         return self._outcome(
             spec,
             status,

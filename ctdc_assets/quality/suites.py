@@ -638,6 +638,7 @@ def run_harmonized_gate(
         severity_overrides=overrides,
         tables={"unmapped": table},
         chunk_rows=chunk_rows,
+        known_words=crosswalk.known_columns() if crosswalk is not None else (),
     )
     result.notes += [
         f"{var}: {n:,} of {rows:,} rows ({percent_text(100 * share)}) had a source value "

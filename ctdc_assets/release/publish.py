@@ -60,7 +60,7 @@ def publish_release(
         ).fetchone()
         composition = json.loads(composition) or {"first_release": True}
         provenance = con.execute(
-            "SELECT contributor, delivery_file, delivery_sha256, count(*) AS records "
+            "SELECT contributor, delivery_date, delivery_sha256, count(*) AS records "
             "FROM merged.victims GROUP BY ALL ORDER BY contributor"
         ).fetchall()
         created = datetime.now(UTC).isoformat(timespec="seconds")
@@ -109,8 +109,8 @@ def publish_release(
             "generalization": json.loads(generalization),
             "figures": json.loads(figures),
             "contributors": [
-                {"contributor": c, "delivery_file": f, "delivery_sha256": h, "records": n}
-                for c, f, h, n in provenance
+                {"contributor": c, "delivery_date": d, "delivery_sha256": h, "records": n}
+                for c, d, h, n in provenance
             ],
             "statistics_threshold": policy.k,
         }

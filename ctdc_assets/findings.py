@@ -1,0 +1,113 @@
+"""What the gates and the harmonization found, with the actual values, kept in the warehouse.
+
+Reports, metadata and the Dagster instance show a delivery's values only as
+`redaction` allows; the engineer who has to fix a crosswalk or ask a contributor needs
+the values themselves. They go to `audit.findings` in the encrypted warehouse (one row
+per finding, row numbers as plain text) and `ctdc findings CONTRIBUTOR` prints them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+import polars as pl
+
+from ctdc_assets.crosswalk import Harmonized
+from ctdc_assets.quality.bridge import GateResult
+
+TABLE = "audit.findings"
+SCHEMA = {
+    "contributor": pl.String,
+    "source": pl.String,  # "harmonize" or the gate
+    "kind": pl.String,
+    "column_name": pl.String,
+    "value": pl.String,
+    "rows": pl.Int64,
+    "row_numbers": pl.String,
+}
+
+
+def frame(items: Iterable[tuple[str, str, str | None, int | None, str | None]]) -> pl.DataFrame:
+    """(kind, column, value, rows, row numbers) tuples as a findings frame."""
+    columns = ["kind", "column_name", "value", "rows", "row_numbers"]
+    return pl.DataFrame(
+        list(items), schema={c: SCHEMA[c] for c in columns}, orient="row"
+    ).with_columns(pl.col("rows").cast(pl.Int64))
+
+
+def harmonize_findings(result: Harmonized) -> pl.DataFrame:
+    """Unmapped source values and delivered columns the crosswalk does not know."""
+    unmapped = [
+        ("unmapped value", column, value, rows, None)
+        for _, column, value, rows in result.unmapped.select(
+            "variable", "source_column", "source_value", "rows"
+        ).iter_rows()
+    ]
+    unknown = [("unknown column", name, None, None, None) for name in result.extra_columns]
+    return frame([*unknown, *unmapped])
+
+
+def gate_findings(result: GateResult) -> pl.DataFrame:
+    """The failing values of a gate's failed expectations (critical and warnings); a
+    failing row of the `schema` side table is a delivered column the suite does not know."""
+    return frame(
+        ("unknown column", value, None, None, None)
+        if o.table == "schema"
+        else (f"{o.severity}: {o.description}", ", ".join(o.columns), value, rows, row_numbers)
+        for o in result.critical_failures + result.warnings
+        for value, rows, row_numbers in o.found
+    )
+
+
+def record_findings(
+    con: duckdb.DuckDBPyConnection, contributor: str, source: str, found: pl.DataFrame
+) -> None:
+    """Replace what `source` found for `contributor` (in the caller's transaction)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS audit")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {TABLE} (contributor VARCHAR, source VARCHAR, "
+        "kind VARCHAR, column_name VARCHAR, value VARCHAR, rows BIGINT, row_numbers VARCHAR)"
+    )
+    con.execute(f"DELETE FROM {TABLE} WHERE contributor = ? AND source = ?", [contributor, source])
+    if found.height:
+        con.register("_findings", found.select(frame([]).columns))
+        con.execute(
+            f"INSERT INTO {TABLE} SELECT ?, ?, kind, column_name, value, rows, row_numbers "
+            "FROM _findings",
+            [contributor, source],
+        )
+        con.unregister("_findings")
+
+
+def terminal_lines(found: pl.DataFrame, source: str, limit: int = 5) -> list[str]:
+    """A few of `source`'s findings as the terminal of `ctdc run` shows them (actual
+    values: the engineer's own terminal is inside the trust boundary, the instance is not)."""
+    lines = []
+    for kind, column, value, rows, row_numbers in (
+        found.filter(pl.col("source") == source)
+        .select("kind", "column_name", "value", "rows", "row_numbers")
+        .head(limit)
+        .iter_rows()
+    ):
+        if value is None:
+            lines.append(f"{kind}: column {column}")
+        else:
+            at = f", rows {row_numbers}" if row_numbers else ""
+            lines.append(f"column {column}: {value!r} × {rows:,}{at} ({kind})")
+    return lines
+
+
+def read_findings(con: duckdb.DuckDBPyConnection, contributor: str) -> pl.DataFrame:
+    """Everything recorded for `contributor`, most frequent first."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'audit' AND table_name = 'findings'"
+    ).fetchone()[0]
+    if not exists:
+        return pl.DataFrame(schema=SCHEMA)
+    return con.execute(
+        f"SELECT * FROM {TABLE} WHERE contributor = ? "
+        "ORDER BY source, kind, rows DESC NULLS LAST, column_name, value",
+        [contributor],
+    ).pl()
