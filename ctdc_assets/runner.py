@@ -14,6 +14,8 @@ import dagster as dg
 
 from ctdc_assets.config import Settings
 from ctdc_assets.instance import prepare_instance_home
+from ctdc_assets.leftovers import remove_leftovers
+from ctdc_assets.run_guard import process_tags, reap_dead_runs, runs_in_progress
 
 
 @dataclass
@@ -58,12 +60,15 @@ def run_pipeline(
     job = definitions.resolve_implicit_global_asset_job_def()
     keys = dg.AssetSelection.from_string(selection).resolve(definitions.resolve_asset_graph())
     with dg.DagsterInstance.get() as instance:
+        reap_dead_runs(instance)  # a killed run must not hold the warehouse slot forever
+        if not runs_in_progress(instance):
+            remove_leftovers(settings)
         result = job.execute_in_process(
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             instance=instance,
             raise_on_error=False,
             asset_selection=sorted(keys),
-            tags={"ctdc/launched_by": "ctdc run"},
+            tags={"ctdc/launched_by": "ctdc run", **process_tags()},
         )
     return _outcome(result)
 

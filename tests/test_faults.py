@@ -1,0 +1,155 @@
+"""Faults as an operator meets them: a killed or interrupted `ctdc run`, lost keys, a
+corrupt warehouse, deliveries that shrink or grow, a symlink out of the landing folder.
+
+One deployment (module fixture) on the small sample. `ctdc run` is a real subprocess,
+killed with SIGKILL (or interrupted with SIGINT / SIGTERM) the moment the Dagster
+instance shows it started the step of the stage under test; each later run must
+complete without any repair by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import dagster as dg
+import pytest
+from conftest import Deployment, make_deployment
+
+from ctdc_assets.config import Settings
+from ctdc_assets.instance import prepare_instance_home
+from ctdc_assets.run_guard import PID_TAG
+from ctdc_assets.sample_data import write_sample
+
+pytestmark = pytest.mark.slow
+
+RECORDS = 600
+
+
+def ctdc(*args: str, **popen: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ctdc_assets.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,  # type: ignore[arg-type]
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 120) -> str:
+    output, _ = process.communicate(timeout=timeout)
+    return output
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    saved = dict(os.environ)
+    deployment = make_deployment(tmp_path_factory.mktemp("faults"))
+    write_sample(deployment.data_dir / "landing", records=RECORDS, seed=5)
+    prepare_instance_home(Settings.from_env())
+    try:
+        yield deployment
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def instance() -> dg.DagsterInstance:
+    return dg.DagsterInstance.get()  # DAGSTER_HOME is the deployment's
+
+
+def run_of(process: subprocess.Popen[str]) -> dg.DagsterRun | None:
+    with instance() as inst:
+        for run in inst.get_runs(limit=3):
+            if run.tags.get(PID_TAG) == str(process.pid):
+                return run
+    return None
+
+
+def started_steps(process: subprocess.Popen[str]) -> list[str]:
+    run = run_of(process)
+    if run is None:
+        return []
+    with instance() as inst:
+        records = inst.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.STEP_START, limit=100
+        ).records
+    return [r.event_log_entry.step_key or "" for r in records]
+
+
+def wait_for(process: subprocess.Popen[str], reached: object, timeout: float = 120) -> None:
+    """Poll until `reached()` is true; fail if the run ended first."""
+    deadline = time.monotonic() + timeout
+    while not reached():  # type: ignore[operator]
+        assert process.poll() is None, "the run ended before the stage: " + finish(process)
+        assert time.monotonic() < deadline, "the stage was never reached"
+        time.sleep(0.05)
+
+
+def at_step(process: subprocess.Popen[str], step: str) -> object:
+    return lambda: step in started_steps(process)
+
+
+def releases(site: Deployment) -> set[str]:
+    folder = site.data_dir / "releases"
+    return {p.name for p in folder.iterdir()} if folder.exists() else set()
+
+
+def incomplete(site: Deployment, file: str | None = None) -> object:
+    def seen() -> bool:
+        folders = list((site.data_dir / "releases").glob(".incomplete-*"))
+        return bool(folders) and (file is None or (folders[0] / file).exists())
+
+    return seen
+
+
+def test_a_killed_run_at_any_stage_never_blocks_the_next(site: Deployment) -> None:
+    stages = {
+        "raw": lambda p: at_step(p, "raw__hotline"),
+        "merge": lambda p: at_step(p, "merged__victims"),
+        "publication": lambda p: incomplete(site),
+        "verification": lambda p: incomplete(site, "quality_report.md"),  # written, then verified
+    }
+    killed = []
+    for stage, marker in stages.items():
+        process = ctdc("run")
+        wait_for(process, marker(process))
+        process.kill()
+        process.wait()
+        run = run_of(process)
+        assert run is not None and run.status == dg.DagsterRunStatus.STARTED, stage
+        killed.append(run.run_id)
+
+    done = ctdc("run")
+    output = finish(done)
+    assert done.returncode == 0, output
+    assert "Release published at" in output
+    with instance() as inst:
+        for run_id in killed:
+            assert inst.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+        assert not inst.event_log_storage.get_concurrency_run_ids()  # no slot held
+    names = releases(site)
+    assert not [n for n in names if n.startswith(".")], names  # no half-written release left
+    assert (site.data_dir / "releases" / "latest").resolve().name in names
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_an_interrupted_run_stops_cleanly_and_is_canceled(
+    site: Deployment, signum: int, code: int
+) -> None:
+    before = releases(site)
+    process = ctdc("run")
+    wait_for(process, at_step(process, "merged__victims"))
+    process.send_signal(signum)
+    output = finish(process, timeout=60)
+    assert process.returncode == code, output
+    assert "canceled" in output.lower()
+    run = run_of(process)
+    assert run is not None and run.status == dg.DagsterRunStatus.CANCELED
+    with instance() as inst:
+        assert run.run_id not in inst.event_log_storage.get_concurrency_run_ids()
+    assert releases(site) == before  # nothing published by half
