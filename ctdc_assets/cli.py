@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     outcome = run_pipeline(settings, selection=args.select, log_level=args.log_level)
     print(outcome.summary())
     print(f"Finished in {time.perf_counter() - started:.1f} s")
-    return 0 if outcome.success else 1
+    return outcome.exit_code
 
 
 def _frozen_start_up() -> None:

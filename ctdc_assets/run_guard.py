@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from types import FrameType
 
 import dagster as dg
 from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
@@ -129,3 +134,56 @@ class GuardedRunLauncher(DefaultRunLauncher):
         if self.has_instance and run_is_dead(self._instance, run):
             return CheckRunHealthResult(WorkerStatus.FAILED, "the run's process is gone")
         return CheckRunHealthResult(WorkerStatus.RUNNING)
+
+
+@contextmanager
+def signals_noted() -> Iterator[Callable[[], int | None]]:
+    """Note SIGINT and SIGTERM while Dagster handles them (it treats both as SIGINT).
+
+    Dagster interrupts the current step on either and fails the run; the signal's number,
+    written by Python to a wake-up pipe, tells the caller which one came, to cancel the
+    run instead and exit with 128 + its number as shells expect.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    received: list[int] = []
+
+    def last() -> int | None:
+        with suppress(BlockingIOError):
+            received.extend(b for b in os.read(read, 512) if b in INTERRUPTS)
+        return received[-1] if received else None
+
+    try:
+        yield last
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        signal.signal(signal.SIGTERM, previous_term)
+        os.close(read)
+        os.close(write)
+
+
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def cancel_interrupted_run(instance: dg.DagsterInstance, signum: int) -> dg.DagsterRun | None:
+    """Mark this process's run canceled after a signal stopped it, and free its slots."""
+    runs = instance.get_runs(RunsFilter(tags={PID_TAG: str(os.getpid())}), limit=1)
+    if not runs:
+        return None
+    run = runs[0]
+    if run.status != dg.DagsterRunStatus.CANCELED:
+        instance.report_run_canceled(
+            run, f"Canceled: ctdc run received {signal.Signals(signum).name}"
+        )
+    instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+    return instance.get_run_by_id(run.run_id)
