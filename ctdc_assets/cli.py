@@ -40,13 +40,49 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Landing folder {settings.landing_dir} is empty: writing sample deliveries…")
         write_sample(settings.landing_dir, records=args.records, seed=args.seed)
 
+    return _run_selection(settings, args.select, args.log_level)
+
+
+def _run_selection(settings: Settings, selection: str, log_level: str) -> int:
     from ctdc_assets.runner import run_pipeline
 
+    if problem := _key_problem(settings):
+        print(problem)
+        return 1
     started = time.perf_counter()
-    outcome = run_pipeline(settings, selection=args.select, log_level=args.log_level)
+    outcome = run_pipeline(settings, selection=selection, log_level=log_level)
     print(outcome.summary())
     print(f"Finished in {time.perf_counter() - started:.1f} s")
     return outcome.exit_code
+
+
+def _key_problem(settings: Settings) -> str | None:
+    """A missing, short or malformed key, said before any step runs into it."""
+    from ctdc_assets.config import KeyProblem
+
+    try:
+        settings.warehouse_key()
+        settings.pseudonym_key()
+    except KeyProblem as problem:
+        return f"Cannot run: {problem}"
+    return None
+
+
+def _warehouse_rebuild(args: argparse.Namespace) -> int:
+    """Set the warehouse aside and load everything again from the landing folders."""
+    _frozen_start_up()
+    settings = Settings.from_env()
+    file = settings.warehouse_file
+    if file.exists():
+        aside = file.with_name(f"{file.name}.broken-{time.strftime('%Y%m%dT%H%M%S')}")
+        os.rename(file, aside)
+        aside.chmod(0o600)
+        wal = file.with_name(file.name + ".wal")
+        if wal.exists():
+            os.rename(wal, aside.with_name(aside.name + ".wal"))
+        print(f"Set the old warehouse aside as {aside} (delete it once the rebuild is checked)")
+    print(f"Rebuilding {file} from {settings.landing_dir} (no release is published)")
+    return _run_selection(settings, 'not key:"release/published"', args.log_level)
 
 
 def _frozen_start_up() -> None:
@@ -156,6 +192,16 @@ def parser() -> argparse.ArgumentParser:
         "(default: CTDC_RELEASE_PUBLIC_KEY, else this deployment's signing key)",
     )
     verify.set_defaults(handler=_verify)
+
+    warehouse = commands.add_parser("warehouse", help="maintain the warehouse file")
+    actions = warehouse.add_subparsers(dest="action", required=True)
+    rebuild = actions.add_parser(
+        "rebuild",
+        help="set a corrupt (or key-lost) warehouse aside and rebuild it from the landing "
+        "folders, without publishing",
+    )
+    rebuild.add_argument("--log-level", default="INFO")
+    rebuild.set_defaults(handler=_warehouse_rebuild)
 
     ui = commands.add_parser("ui", help="start the Dagster webserver and daemon on this data")
     ui.add_argument("--host", default="127.0.0.1")

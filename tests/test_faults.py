@@ -20,10 +20,11 @@ import dagster as dg
 import pytest
 from conftest import Deployment, make_deployment
 
-from ctdc_assets.config import Settings
+from ctdc_assets.config import KeyProblem, Settings
 from ctdc_assets.instance import prepare_instance_home
 from ctdc_assets.run_guard import PID_TAG
 from ctdc_assets.sample_data import write_sample
+from ctdc_assets.warehouse import connect
 
 pytestmark = pytest.mark.slow
 
@@ -153,3 +154,53 @@ def test_an_interrupted_run_stops_cleanly_and_is_canceled(
     with instance() as inst:
         assert run.run_id not in inst.event_log_storage.get_concurrency_run_ids()
     assert releases(site) == before  # nothing published by half
+
+
+def test_a_missing_warehouse_key_is_an_error_never_a_new_key(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings.from_env()
+    connect(settings.warehouse_file, key=settings.warehouse_key()).close()
+    settings.warehouse_key_file.unlink()
+    done = subprocess.run(
+        [sys.executable, "-m", "ctdc_assets.cli", "run"], capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert "CTDC_WAREHOUSE_KEY" in done.stdout and str(settings.warehouse_key_file) in done.stdout
+    assert "ctdc warehouse rebuild" in done.stdout
+    assert not settings.warehouse_key_file.exists()  # no new key that could never open it
+
+
+@pytest.mark.parametrize("variable", ["CTDC_WAREHOUSE_KEY", "CTDC_PSEUDONYM_KEY"])
+@pytest.mark.parametrize(("value", "says"), [("00", "8 bits"), ("zz" * 32, "not a hexadecimal")])
+def test_short_or_malformed_keys_are_refused_by_name(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    settings = Settings.from_env()
+    read = settings.warehouse_key if variable == "CTDC_WAREHOUSE_KEY" else settings.pseudonym_key
+    with pytest.raises(KeyProblem, match=f"{variable}.*{says}"):
+        read()
+
+
+def test_a_corrupt_warehouse_is_named_corrupt_and_rebuilt(site: Deployment) -> None:
+    settings = Settings.from_env()
+    if not settings.warehouse_file.exists():
+        assert finish(ctdc("run", "--select", 'not key:"release/published"')) is not None
+    data = bytearray(settings.warehouse_file.read_bytes())
+    data[12288:] = bytes(len(data) - 12288)  # every block after the headers destroyed
+    settings.warehouse_file.write_bytes(bytes(data))
+
+    broken = ctdc("run", "--select", 'key:"raw/hotline"')
+    output = finish(broken)
+    assert broken.returncode == 1
+    failed = [line for line in output.splitlines() if line.startswith("  step failed:")]
+    assert failed and f"The warehouse {settings.warehouse_file} is corrupt" in failed[0], output
+    assert "right key" not in failed[0]
+
+    rebuilt = ctdc("warehouse", "rebuild")
+    output = finish(rebuilt)
+    assert rebuilt.returncode == 0, output
+    assert "set the old warehouse aside" in output.lower()
+    with connect(settings.warehouse_file, key=settings.warehouse_key(), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM merged.victims").fetchone()[0] > 0
