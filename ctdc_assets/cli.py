@@ -68,6 +68,33 @@ def _key_problem(settings: Settings) -> str | None:
     return None
 
 
+def _accept(args: argparse.Namespace) -> int:
+    """Let one delivery through the volume guard (recorded in the instance)."""
+    import dagster as dg
+
+    from ctdc_assets.assets.acceptance import accept
+    from ctdc_assets.assets.contributors import raw_key
+    from ctdc_assets.instance import prepare_instance_home
+    from ctdc_assets.landing import sha256_file
+
+    settings = Settings.from_env()
+    given = Path(args.delivery)
+    found = [given] if given.is_file() else sorted(settings.landing_dir.glob(f"*/{given.name}"))
+    found = [p for p in found if p.resolve().parent.parent == settings.landing_dir.resolve()]
+    if len(found) != 1:
+        print(f"No single delivery {args.delivery} in {settings.landing_dir}/<contributor>/")
+        return 1
+    delivery = found[0]
+    prepare_instance_home(settings)
+    with dg.DagsterInstance.get() as instance:
+        accept(instance, raw_key(delivery.parent.name), delivery, sha256_file(delivery))
+    print(
+        f"Accepted {delivery} ({delivery.parent.name}) despite its record count: the raw gate "
+        "lets this content through and the quality report says it was accepted."
+    )
+    return 0
+
+
 def _warehouse_rebuild(args: argparse.Namespace) -> int:
     """Set the warehouse aside and load everything again from the landing folders."""
     _frozen_start_up()
@@ -192,6 +219,13 @@ def parser() -> argparse.ArgumentParser:
         "(default: CTDC_RELEASE_PUBLIC_KEY, else this deployment's signing key)",
     )
     verify.set_defaults(handler=_verify)
+
+    accept = commands.add_parser(
+        "accept",
+        help="accept a delivery whose record count the raw gate blocked (recorded in the instance)",
+    )
+    accept.add_argument("delivery", help="the delivery's file name (or path) in data/landing")
+    accept.set_defaults(handler=_accept)
 
     warehouse = commands.add_parser("warehouse", help="maintain the warehouse file")
     actions = warehouse.add_subparsers(dest="action", required=True)

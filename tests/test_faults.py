@@ -15,14 +15,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pytest
 from conftest import Deployment, make_deployment
 
+from ctdc_assets.assets.contributors import raw_key
+from ctdc_assets.cli import main as cli_main
 from ctdc_assets.config import KeyProblem, Settings
 from ctdc_assets.instance import prepare_instance_home
+from ctdc_assets.quality.report import latest_check_evaluations, quality_report
 from ctdc_assets.run_guard import PID_TAG
+from ctdc_assets.runner import run_pipeline
 from ctdc_assets.sample_data import write_sample
 from ctdc_assets.warehouse import connect
 
@@ -204,3 +209,68 @@ def test_a_corrupt_warehouse_is_named_corrupt_and_rebuilt(site: Deployment) -> N
     assert "set the old warehouse aside" in output.lower()
     with connect(settings.warehouse_file, key=settings.warehouse_key(), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM merged.victims").fetchone()[0] > 0
+
+
+def _deliver(folder: Path, name: str, text: str) -> Path:
+    part = folder / f"{name}.part"
+    part.write_text(text, encoding="utf-8")
+    part.rename(folder / name)
+    return folder / name
+
+
+def test_a_delivery_that_shrinks_or_balloons_is_blocked_until_accepted(site: Deployment) -> None:
+    settings = Settings.from_env()
+    hotline = site.data_dir / "landing" / "hotline"
+    good = sorted(hotline.glob("*.csv"))[0]
+    raw_only = 'key:"raw/hotline"'
+    assert run_pipeline(settings, raw_only).success  # the baseline (or the same again)
+    header, *rows = good.read_text(encoding="utf-8").splitlines(keepends=True)
+    half = _deliver(
+        hotline, "hotline_export_20990101.csv", header + "".join(rows[: len(rows) // 2])
+    )
+    try:
+        blocked = run_pipeline(settings, raw_only)
+        assert not blocked.success
+        (failure,) = blocked.failed_checks
+        assert failure.startswith("raw/hotline:raw_gate: raw/hotline: hotline_export_20990101.csv")
+        assert f"has {len(rows) // 2} records" in failure and f"had {len(rows)}" in failure
+        assert "ctdc accept hotline_export_20990101.csv" in failure
+
+        assert cli_main(["accept", half.name]) == 0
+        assert run_pipeline(settings, raw_only).success
+        with instance() as inst:
+            report = quality_report(
+                latest_check_evaluations(inst, [dg.AssetCheckKey(raw_key("hotline"), "raw_gate")])
+            )
+        assert "accepted with `ctdc accept` by" in report
+
+        half.unlink()
+        big = _deliver(hotline, "hotline_export_20990102.csv", header + "".join(rows * 6))
+        blocked = run_pipeline(settings, raw_only)
+        assert not blocked.success
+        assert "6 times" not in blocked.failed_checks[0]  # counts, not a guess
+        assert f"has {len(rows) * 6} records" in blocked.failed_checks[0]
+        assert "more than 5 times as many" in blocked.failed_checks[0]
+        big.unlink()
+    finally:
+        for name in ("hotline_export_20990101.csv", "hotline_export_20990102.csv"):
+            (hotline / name).unlink(missing_ok=True)
+    assert run_pipeline(settings, raw_only).success  # the good delivery again: back to normal
+
+
+def test_a_symlink_in_a_landing_folder_is_refused_naming_link_and_target(
+    site: Deployment, tmp_path: Path
+) -> None:
+    settings = Settings.from_env()
+    hotline = site.data_dir / "landing" / "hotline"
+    elsewhere = tmp_path / "other_export.csv"
+    elsewhere.write_bytes(sorted(hotline.glob("*.csv"))[0].read_bytes())
+    link = hotline / "hotline_export_20990103.csv"
+    link.symlink_to(elsewhere)
+    try:
+        outcome = run_pipeline(settings, 'key:"raw/hotline"')
+    finally:
+        link.unlink()
+    assert not outcome.success
+    (failure,) = outcome.failed_steps
+    assert f"{link} is a symbolic link to {elsewhere}" in failure

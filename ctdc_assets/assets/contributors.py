@@ -18,7 +18,7 @@ from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk, Harmonized
 from ctdc_assets.crosswalk.engine import PROVENANCE_COLUMNS, Harmonizer, dedup_columns
 from ctdc_assets.crosswalk.readers import iter_delivery
-from ctdc_assets.landing import current_delivery
+from ctdc_assets.landing import current_delivery, scan
 from ctdc_assets.standard import load_standard
 from ctdc_assets.warehouse import POOL, Warehouse
 
@@ -60,6 +60,8 @@ def build_contributor_assets(
     )
     def raw(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         delivery = current_delivery(folder, contributor, crosswalk.read.format)
+        for stray in scan(folder, contributor, crosswalk.read.format)[1]:
+            context.log.warning(f"{contributor}: passed over {stray.path.name}: {stray.reason}")
         sha256 = delivery.sha256()
         provenance = (
             pl.lit(delivery.name).alias("delivery_file"),
