@@ -9,13 +9,16 @@ complete without any repair by hand.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
@@ -26,7 +29,7 @@ from ctdc_assets.cli import main as cli_main
 from ctdc_assets.config import KeyProblem, Settings
 from ctdc_assets.instance import prepare_instance_home
 from ctdc_assets.quality.report import latest_check_evaluations, quality_report
-from ctdc_assets.run_guard import PID_TAG
+from ctdc_assets.run_guard import HOST_TAG, PID_TAG
 from ctdc_assets.runner import run_pipeline
 from ctdc_assets.sample_data import write_sample
 from ctdc_assets.warehouse import connect
@@ -274,3 +277,56 @@ def test_a_symlink_in_a_landing_folder_is_refused_naming_link_and_target(
     assert not outcome.success
     (failure,) = outcome.failed_steps
     assert f"{link} is a symbolic link to {elsewhere}" in failure
+
+
+def test_with_the_daemon_running_a_dead_runs_slot_is_freed_for_the_queue(
+    deployment: Deployment,
+) -> None:
+    """What `ctdc ui`'s daemon does, one monitoring pass at a time: the instance profile's
+    run monitoring, with its launcher's health check, fails a run whose process is gone,
+    and the slot sweep frees its warehouse slot so a queued sensor run can start. (The
+    daemon itself is not started: it polls every 15 s; its two iterations run here.)"""
+    from dagster._daemon.monitoring.concurrency import execute_concurrency_slots_iteration
+    from dagster._daemon.monitoring.run_monitoring import monitor_started_run
+
+    home = prepare_instance_home(Settings.from_env())
+    profile = (home / "dagster.yaml").read_text()
+    assert "GuardedRunLauncher" in profile and "enabled: true" in profile
+    (home / "dagster.yaml").write_text(  # the sweep waits 15 s after a run ends: 1 s here
+        profile.replace(
+            "free_slots_after_run_end_seconds: 15", "free_slots_after_run_end_seconds: 1"
+        )
+    )
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with instance() as inst:
+        assert inst.run_monitoring_enabled
+        run = inst.add_run(
+            dg.DagsterRun(
+                job_name="__ASSET_JOB",
+                status=dg.DagsterRunStatus.STARTED,
+                tags={PID_TAG: str(gone.pid), HOST_TAG: socket.gethostname()},
+            )
+        )
+        storage = inst.event_log_storage
+        storage.initialize_concurrency_limit_to_default("warehouse")
+        assert storage.claim_concurrency_slot("warehouse", run.run_id, "raw__hotline").is_claimed
+        alive = inst.add_run(
+            dg.DagsterRun(
+                job_name="__ASSET_JOB",
+                status=dg.DagsterRunStatus.STARTED,
+                tags={PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
+            )
+        )
+
+        log = logging.getLogger("test")
+        for record in inst.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+            monitor_started_run(inst, None, record, log)  # type: ignore[arg-type]
+        assert inst.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert inst.get_run_by_id(alive.run_id).status == dg.DagsterRunStatus.STARTED
+
+        time.sleep(1.5)
+        context = SimpleNamespace(instance=inst)
+        list(execute_concurrency_slots_iteration(context, log))  # type: ignore[arg-type]
+        assert run.run_id not in storage.get_concurrency_run_ids()
+        assert storage.claim_concurrency_slot("warehouse", "queued-run", "raw__hotline").is_claimed
