@@ -31,6 +31,9 @@ def _landing_is_empty(landing: Path) -> bool:
 def _run(args: argparse.Namespace) -> int:
     from ctdc_assets.quality import gx_process
 
+    if problem := _key_problem(Settings.from_env()):
+        print(problem)
+        return 1
     gx_process.start()  # GX loads on the other core while Dagster starts and data loads
     _frozen_start_up()
     settings = Settings.from_env()
