@@ -72,7 +72,25 @@ def _not_zombie(pid: int) -> bool:
 
 def run_is_dead(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
     pid = run_process(instance, run)
-    return pid is not None and pid != os.getpid() and not process_alive(pid)
+    if pid is None or pid == os.getpid():
+        return False
+    if not process_alive(pid):
+        return True
+    record = instance.get_run_record_by_id(run.run_id)
+    started = record.start_time if record else None
+    return started is not None and _process_started_after(pid, started)
+
+
+def _process_started_after(pid: int, when: float) -> bool:
+    """Whether `pid` is a newer process (its number reused, e.g. after a reboot)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])  # field 22: start time
+        with open("/proc/stat", encoding="ascii") as system:
+            boot = next(float(line.split()[1]) for line in system if line.startswith("btime"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False  # cannot tell: trust that it is the run's
+    return boot + ticks / os.sysconf("SC_CLK_TCK") > when + 1
 
 
 def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:

@@ -325,11 +325,23 @@ def test_with_the_daemon_running_a_dead_runs_slot_is_freed_for_the_queue(
             )
         )
 
+        reused = inst.add_run(  # its process number now belongs to a newer process
+            dg.DagsterRun(job_name="__ASSET_JOB", status=dg.DagsterRunStatus.NOT_STARTED)
+        )
+        start = dg.DagsterEvent(dg.DagsterEventType.RUN_START.value, reused.job_name)
+        inst.report_dagster_event(start, reused.run_id)
+        time.sleep(1.5)
+        newer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        inst.add_run_tags(reused.run_id, {PID_TAG: str(newer.pid), HOST_TAG: socket.gethostname()})
+
         log = logging.getLogger("test")
         for record in inst.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
             monitor_started_run(inst, None, record, log)  # type: ignore[arg-type]
         assert inst.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
         assert inst.get_run_by_id(alive.run_id).status == dg.DagsterRunStatus.STARTED
+        assert inst.get_run_by_id(reused.run_id).status == dg.DagsterRunStatus.FAILURE
+        newer.kill()
+        newer.wait()
 
         time.sleep(1.5)
         context = SimpleNamespace(instance=inst)
