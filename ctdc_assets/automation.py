@@ -23,7 +23,7 @@ from ctdc_assets.assets.contributors import raw_key
 from ctdc_assets.assets.release import PUBLISHED_KEY, report_current_release
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
-from ctdc_assets.landing import scan
+from ctdc_assets.landing import refused_links, scan
 
 DEFAULT_RELEASE_CRON = "0 6 1 * *"  # 06:00 UTC on the first day of every month
 REFRESH_JOB = "refresh_job"
@@ -81,6 +81,10 @@ def build_landing_sensor(
             deliveries, strays = scan(
                 settings.landing_dir / contributor, contributor, crosswalk.read.format
             )
+            for link in refused_links(settings.landing_dir / contributor):
+                if link not in seen["ignored"]:
+                    context.log.warning(f"{contributor}: refused: {link}")
+                    seen["ignored"].append(link)
             for stray in strays:
                 if (digest := _digest(stray.path.name)) not in seen["ignored"]:
                     context.log.info(f"{contributor}: ignoring a file: {stray.reason}")

@@ -17,6 +17,7 @@ from ctdc_assets.anonymize import audit_release, failures, load_policy
 from ctdc_assets.anonymize.audit import AuditFinding, numbered_table
 from ctdc_assets.anonymize.policy import ReleasePolicy
 from ctdc_assets.anonymize.release_diff import previous_records, release_diff
+from ctdc_assets.assets.acceptance import accepted, delivery_change
 from ctdc_assets.assets.contributors import harmonized_key, raw_key
 from ctdc_assets.assets.gating import GATE_NAMES
 from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
@@ -28,11 +29,12 @@ from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
 from ctdc_assets.findings import gate_findings, record_findings
 from ctdc_assets.quality import gx_process
-from ctdc_assets.quality.bridge import Suite, delivery_label, load_suite
+from ctdc_assets.quality.bridge import GateResult, Suite, delivery_label, load_suite
 from ctdc_assets.quality.derive import source_columns
 from ctdc_assets.quality.suites import run_harmonized_gate, run_merged_gate, run_raw_gate
 from ctdc_assets.release.bundle import latest_release
 from ctdc_assets.statistics.audit import audit_tables
+from ctdc_assets.volume import volume_problem
 from ctdc_assets.warehouse import POOL, Warehouse
 
 #: Rows fetched from DuckDB at a time when a gate reads a table.
@@ -59,6 +61,37 @@ def _previous_row_count(instance: dg.DagsterInstance, key: dg.AssetKey) -> int |
     return int(value.value) if value is not None else None
 
 
+def _guard_volume(
+    instance: dg.DagsterInstance, contributor: str, crosswalk: Crosswalk, gate: GateResult
+) -> dg.AssetCheckResult:
+    """The raw gate's verdict, failed when the record count jumped and nobody accepted it."""
+    change, sha256 = delivery_change(instance, raw_key(contributor))
+    limits = crosswalk.quality
+    problem = change and volume_problem(
+        change, max_drop=limits.max_record_drop, max_growth=limits.max_record_growth
+    )
+    if not problem or change is None:
+        return gate.to_check_result()
+    if acceptance := accepted(instance, raw_key(contributor), sha256):
+        gate.notes.append(f"Record count: {problem}; accepted with `ctdc accept` {acceptance}.")
+        return gate.to_check_result()
+    result = gate.to_check_result()
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"raw/{contributor}: {problem} (limits in crosswalks/{contributor}.yaml, quality). "
+            "If the delivery is right: `ctdc accept FILE` with its file, then run again. "
+            + (result.description or "")
+        ),
+        metadata=dict(result.metadata or {})
+        | {
+            "records": dg.MetadataValue.int(change.records),
+            "previous_records": dg.MetadataValue.int(change.previous_records),
+        },
+    )
+
+
 def build_contributor_checks(
     contributor: str, crosswalk: Crosswalk, settings: Settings
 ) -> list[dg.AssetChecksDefinition]:
@@ -81,7 +114,7 @@ def build_contributor_checks(
             deliveries = con.execute(
                 f"SELECT DISTINCT delivery_date, delivery_sha256 FROM {table} LIMIT 2"
             ).fetchall()
-        result = run_raw_gate(
+        gate = run_raw_gate(
             frame,
             contributor=contributor,
             personal_columns=crosswalk.identifiers,
@@ -90,8 +123,8 @@ def build_contributor_checks(
             expectations_dir=settings.expectations_dir,
         )
         with warehouse.connection() as con:
-            record_findings(con, contributor, "raw gate", gate_findings(result))
-        return result.to_check_result()
+            record_findings(con, contributor, "raw gate", gate_findings(gate))
+        return _guard_volume(context.instance, contributor, crosswalk, gate)
 
     @dg.asset_check(
         asset=harmonized_key(contributor),

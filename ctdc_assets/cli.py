@@ -32,6 +32,9 @@ def _landing_is_empty(landing: Path) -> bool:
 def _run(args: argparse.Namespace) -> int:
     from ctdc_assets.quality import gx_process
 
+    if problem := _key_problem(Settings.from_env()):
+        print(problem)
+        return 1
     gx_process.start()  # GX loads on the other core while Dagster starts and data loads
     _frozen_start_up()
     settings = Settings.from_env()
@@ -41,13 +44,76 @@ def _run(args: argparse.Namespace) -> int:
         print(f"Landing folder {settings.landing_dir} is empty: writing sample deliveries…")
         write_sample(settings.landing_dir, records=args.records, seed=args.seed)
 
+    return _run_selection(settings, args.select, args.log_level)
+
+
+def _run_selection(settings: Settings, selection: str, log_level: str) -> int:
     from ctdc_assets.runner import run_pipeline
 
+    if problem := _key_problem(settings):
+        print(problem)
+        return 1
     started = time.perf_counter()
-    outcome = run_pipeline(settings, selection=args.select, log_level=args.log_level)
+    outcome = run_pipeline(settings, selection=selection, log_level=log_level)
     print(outcome.summary())
     print(f"Finished in {time.perf_counter() - started:.1f} s")
-    return 0 if outcome.success else 1
+    return outcome.exit_code
+
+
+def _key_problem(settings: Settings) -> str | None:
+    """A missing, short or malformed key, said before any step runs into it."""
+    from ctdc_assets.config import KeyProblem
+
+    try:
+        settings.warehouse_key()
+        settings.pseudonym_key()
+    except KeyProblem as problem:
+        return f"Cannot run: {problem}"
+    return None
+
+
+def _accept(args: argparse.Namespace) -> int:
+    """Let one delivery through the volume guard (recorded in the instance)."""
+    import dagster as dg
+
+    from ctdc_assets.assets.acceptance import accept
+    from ctdc_assets.assets.contributors import raw_key
+    from ctdc_assets.instance import prepare_instance_home
+    from ctdc_assets.landing import sha256_file
+
+    settings = Settings.from_env()
+    given = Path(args.delivery)
+    found = [given] if given.is_file() else sorted(settings.landing_dir.glob(f"*/{given.name}"))
+    found = [p for p in found if p.resolve().parent.parent == settings.landing_dir.resolve()]
+    if len(found) != 1:
+        print(f"No single delivery {args.delivery} in {settings.landing_dir}/<contributor>/")
+        return 1
+    delivery = found[0]
+    prepare_instance_home(settings)
+    with dg.DagsterInstance.get() as instance:
+        accept(instance, raw_key(delivery.parent.name), delivery, sha256_file(delivery))
+    print(
+        f"Accepted {delivery} ({delivery.parent.name}) despite its record count: the raw gate "
+        "lets this content through and the quality report says it was accepted."
+    )
+    return 0
+
+
+def _warehouse_rebuild(args: argparse.Namespace) -> int:
+    """Set the warehouse aside and load everything again from the landing folders."""
+    _frozen_start_up()
+    settings = Settings.from_env()
+    file = settings.warehouse_file
+    if file.exists():
+        aside = file.with_name(f"{file.name}.broken-{time.strftime('%Y%m%dT%H%M%S')}")
+        os.rename(file, aside)
+        aside.chmod(0o600)
+        wal = file.with_name(file.name + ".wal")
+        if wal.exists():
+            os.rename(wal, aside.with_name(aside.name + ".wal"))
+        print(f"Set the old warehouse aside as {aside} (delete it once the rebuild is checked)")
+    print(f"Rebuilding {file} from {settings.landing_dir} (no release is published)")
+    return _run_selection(settings, 'not key:"release/published"', args.log_level)
 
 
 def _frozen_start_up() -> None:
@@ -256,6 +322,23 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("name")
     check.add_argument("--delivery", help="default: the newest file in its landing folder")
     check.set_defaults(handler=_contributor_check)
+
+    accept = commands.add_parser(
+        "accept",
+        help="accept a delivery whose record count the raw gate blocked (recorded in the instance)",
+    )
+    accept.add_argument("delivery", help="the delivery's file name (or path) in data/landing")
+    accept.set_defaults(handler=_accept)
+
+    warehouse = commands.add_parser("warehouse", help="maintain the warehouse file")
+    actions = warehouse.add_subparsers(dest="action", required=True)
+    rebuild = actions.add_parser(
+        "rebuild",
+        help="set a corrupt (or key-lost) warehouse aside and rebuild it from the landing "
+        "folders, without publishing",
+    )
+    rebuild.add_argument("--log-level", default="INFO")
+    rebuild.set_defaults(handler=_warehouse_rebuild)
 
     ui = commands.add_parser("ui", help="start the Dagster webserver and daemon on this data")
     ui.add_argument("--host", default="127.0.0.1")

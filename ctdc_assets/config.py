@@ -19,6 +19,11 @@ if TYPE_CHECKING:  # imported where used: most commands never sign
     )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MIN_KEY_BYTES = 16  # 128 bits
+
+
+class KeyProblem(ValueError):
+    """A key that is missing where it must exist, or too short, or not hexadecimal."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,22 @@ class Settings:
         """Encryption key of the warehouse, or None when encryption is switched off."""
         if os.environ.get("CTDC_WAREHOUSE_ENCRYPTION", "on").lower() in {"off", "0", "false"}:
             return None
-        return _secret("CTDC_WAREHOUSE_KEY", self.secrets_dir / "warehouse.key").hex()
+        key_file = self.warehouse_key_file
+        if (
+            not os.environ.get("CTDC_WAREHOUSE_KEY")
+            and not key_file.exists()
+            and self.warehouse_file.exists()
+        ):  # a new key would never open it: say so instead of making one
+            raise KeyProblem(
+                f"The warehouse {self.warehouse_file} exists but its key is missing: set "
+                f"CTDC_WAREHOUSE_KEY or restore {key_file}. If the key is lost, "
+                "`ctdc warehouse rebuild` rebuilds the warehouse from the landing folders."
+            )
+        return _secret("CTDC_WAREHOUSE_KEY", key_file).hex()
+
+    @property
+    def warehouse_key_file(self) -> Path:
+        return self.secrets_dir / "warehouse.key"
 
     @property
     def release_signing_key_file(self) -> Path:
@@ -122,7 +142,7 @@ def owner_only(folder: Path) -> Path:
 
 def _secret(variable: str, key_file: Path) -> bytes:
     if value := os.environ.get(variable):
-        return bytes.fromhex(value.strip())
+        return _key(value, variable)
     if not key_file.exists():
         owner_only(key_file.parent)
         try:
@@ -132,4 +152,19 @@ def _secret(variable: str, key_file: Path) -> bytes:
         else:
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(secrets.token_hex(32))
-    return bytes.fromhex(key_file.read_text().strip())
+    return _key(key_file.read_text(), f"{variable}'s key file {key_file}")
+
+
+def _key(text: str, source: str) -> bytes:
+    """The key's bytes; refused when not hexadecimal or shorter than 128 bits."""
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        raise KeyProblem(f"{source} is not a hexadecimal key (0-9, a-f)") from None
+    if len(key) < MIN_KEY_BYTES:
+        raise KeyProblem(
+            f"{source} is {len(key) * 8} bits long; keys need at least {MIN_KEY_BYTES * 8} "
+            f"bits ({MIN_KEY_BYTES * 2} hex digits): "
+            'python -c "import secrets; print(secrets.token_hex(32))"'
+        )
+    return key

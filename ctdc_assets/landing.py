@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,14 +61,31 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+class DeliveryRefused(ValueError):
+    """A landing folder holds something the pipeline must not read (a symbolic link)."""
+
+
+def refused_links(folder: Path) -> list[str]:
+    """Symbolic links in (or as) a landing folder, each with its target.
+
+    A delivery must be a file in the contributor's own folder: a link may point anywhere
+    (another contributor's data, a file outside the landing area) and replace a delivery
+    silently, so none is followed.
+    """
+    links = [folder] if folder.is_symlink() else []
+    if folder.is_dir():
+        links += sorted(p for p in folder.iterdir() if p.is_symlink())
+    return [f"{link} is a symbolic link to {os.readlink(link)}" for link in links]
+
+
 def scan(
     folder: Path, contributor: str, file_format: str
 ) -> tuple[list[Delivery], list[StrayFile]]:
     """Complete deliveries (oldest first) and the files passed over, with reasons."""
-    if not folder.is_dir():
+    if not folder.is_dir() or folder.is_symlink():
         return [], []
     accepted = SUFFIXES_BY_FORMAT.get(file_format, ())
-    files = [p for p in folder.iterdir() if p.is_file()]
+    files = [p for p in folder.iterdir() if p.is_file() and not p.is_symlink()]
     markers = {p.name[: -len(READY_SUFFIX)] for p in files if p.name.endswith(READY_SUFFIX)}
     deliveries: list[Delivery] = []
     strays: list[StrayFile] = []
@@ -75,7 +93,9 @@ def scan(
         name = path.name
         if name.endswith(READY_SUFFIX):
             continue
-        if name.startswith((".", "~$")):
+        if name.startswith(".."):
+            strays.append(StrayFile(path, "name starts with '..' (hidden): rename it to deliver"))
+        elif name.startswith((".", "~$")):
             strays.append(StrayFile(path, "hidden or lock file"))
         elif name.lower().endswith(IN_PROGRESS_SUFFIXES):
             strays.append(StrayFile(path, "still being written (temporary suffix)"))
@@ -91,7 +111,13 @@ def scan(
 
 
 def current_delivery(folder: Path, contributor: str, file_format: str) -> Delivery:
-    """The delivery to load now; a clear error when there is none."""
+    """The delivery to load now; a clear error when there is none or a link is present."""
+    if links := refused_links(folder):
+        raise DeliveryRefused(
+            f"{contributor}: refused to read the landing folder: {'; '.join(links)}. "
+            "Deliveries must be files in the contributor's own folder; replace the link "
+            "by the file itself."
+        )
     deliveries, strays = scan(folder, contributor, file_format)
     if not deliveries:
         passed_over = "; ".join(f"{s.path.name}: {s.reason}" for s in strays) or "folder empty"

@@ -8,12 +8,21 @@ instance so `make ui` shows it with every check result.
 from __future__ import annotations
 
 import re
+import signal
 from dataclasses import dataclass, field
 
 import dagster as dg
 
 from ctdc_assets.config import Settings, owner_only
 from ctdc_assets.instance import prepare_instance_home
+from ctdc_assets.leftovers import remove_leftovers
+from ctdc_assets.run_guard import (
+    cancel_interrupted_run,
+    process_tags,
+    reap_dead_runs,
+    runs_in_progress,
+    signals_noted,
+)
 
 
 @dataclass
@@ -30,10 +39,22 @@ class RunOutcome:
     skipped_steps: list[str] = field(default_factory=list)
     release: str | None = None
     release_unchanged: bool = False  # same content as the current release: none published
+    interrupted_by: int | None = None  # the signal that canceled the run
+
+    @property
+    def exit_code(self) -> int:
+        """0, 1 when a gate or step failed, 128 + the signal's number when interrupted."""
+        if self.interrupted_by is not None:
+            return 128 + self.interrupted_by
+        return 0 if self.success else 1
 
     def summary(self) -> str:
+        verdict = "succeeded" if self.success else "FAILED"
+        if self.interrupted_by is not None:
+            name = signal.Signals(self.interrupted_by).name
+            verdict = f"CANCELED by {name} (the step running was interrupted, nothing after it ran)"
         lines = [
-            f"Run {self.run_id}: {'succeeded' if self.success else 'FAILED'}",
+            f"Run {self.run_id}: {verdict}",
             f"  materialized {len(self.materialized)} assets: {', '.join(self.materialized)}",
             f"  checks passed: {self.passed_checks}, with warnings: {len(self.warned_checks)}, "
             f"failed: {len(self.failed_checks)}",
@@ -65,14 +86,28 @@ def run_pipeline(
     definitions = build_definitions(settings)
     job = definitions.resolve_job_def(RUN_JOB)
     keys = dg.AssetSelection.from_string(selection).resolve(definitions.resolve_asset_graph())
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            instance=instance,
-            raise_on_error=False,
-            asset_selection=sorted(keys),
-            tags={"ctdc/launched_by": "ctdc run"},
-        )
+    with dg.DagsterInstance.get() as instance, signals_noted() as received:
+        result = None
+        try:
+            reap_dead_runs(instance)  # a killed run must not hold the warehouse slot forever
+            if not runs_in_progress(instance):
+                remove_leftovers(settings)
+            result = job.execute_in_process(
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                instance=instance,
+                raise_on_error=False,
+                asset_selection=sorted(keys),
+                tags={"ctdc/launched_by": "ctdc run", **process_tags()},
+            )
+        except KeyboardInterrupt:  # before or after Dagster handled the signals
+            pass
+        if (signum := received()) is not None:
+            run = cancel_interrupted_run(instance, signum)
+            outcome = _outcome(result) if result else RunOutcome(False, run.run_id if run else "")
+            outcome.interrupted_by = signum
+            owner_only(settings.dagster_home)
+            return outcome
+        assert result is not None
         if not result.success:  # no daemon here to run the release status sensor
             report_current_release(instance, settings, result.run_id)
     owner_only(settings.dagster_home)  # the files the run created (SQLite, logs)

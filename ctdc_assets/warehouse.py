@@ -29,6 +29,39 @@ from ctdc_assets.config import Settings
 
 POOL = "warehouse"
 CATALOG = "warehouse"
+REBUILD = "`ctdc warehouse rebuild` rebuilds it from the landing folders"
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse file cannot be read: the wrong key, or a corrupt file."""
+
+
+def _explained(error: duckdb.Error, path: Path) -> WarehouseError | None:
+    """DuckDB's words for a wrong key or a damaged file, said so that one can act."""
+    message = str(error).splitlines()[0].replace(", are you using the right key?", "")
+    if "Wrong encryption key" in message:
+        return WarehouseError(
+            f"The warehouse {path} is encrypted with another key than the one given "
+            f"(CTDC_WAREHOUSE_KEY, else data/secrets/warehouse.key): restore the right key; "
+            f"if it is lost, {REBUILD}."
+        )
+    if any(sign in message for sign in CORRUPTION_SIGNS):
+        return WarehouseError(
+            f"The warehouse {path} is corrupt (truncated or damaged: {message}); {REBUILD}."
+        )
+    return None
+
+
+#: What DuckDB says when a file (or an encrypted block of it) is damaged.
+CORRUPTION_SIGNS = (
+    "AES tag",
+    "orrupt",
+    "checksum",
+    "not a valid DuckDB database",
+    "Could not read enough bytes",
+    "block id",
+    "read past end",
+)
 
 
 def _extension_directory() -> str | None:
@@ -68,7 +101,10 @@ def connect(
     if key is not None and not read_only:
         con.execute("LOAD httpfs")  # OpenSSL: DuckDB writes encrypted files only with it
     path.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(_attach_sql(path, key=key, read_only=read_only))
+    try:
+        con.execute(_attach_sql(path, key=key, read_only=read_only))
+    except duckdb.Error as error:
+        raise (_explained(error, path) or error) from error
     con.execute(f"USE {CATALOG}")
     return con
 
@@ -109,7 +145,10 @@ def attached(
             if key is not None:
                 state.database.execute("LOAD httpfs")  # OpenSSL, to write encrypted files
             path.parent.mkdir(parents=True, exist_ok=True)
-            state.database.execute(_attach_sql(path, key=key, read_only=read_only))
+            try:
+                state.database.execute(_attach_sql(path, key=key, read_only=read_only))
+            except duckdb.Error as error:
+                raise (_explained(error, path) or error) from error
             state.attached = (path, read_only)
         elif state.attached[0] != path or (state.attached[1] and not read_only):
             raise RuntimeError(
@@ -121,6 +160,8 @@ def attached(
         try:
             cursor.execute(f"USE {CATALOG}")
             yield cursor
+        except duckdb.Error as error:  # a damaged block shows only when it is read
+            raise (_explained(error, path) or error) from error
         finally:
             cursor.close()
             state.users -= 1

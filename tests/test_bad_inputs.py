@@ -23,6 +23,7 @@ is what stops them.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import hmac
 import io
@@ -278,6 +279,46 @@ def broken_json_line(good: Path) -> BadInput:
     return BadInput(b"\n".join(lines), [f"line 37, column {column}", "broken JSON"])
 
 
+def jsonl_key_collision(good: Path) -> BadInput:
+    """`case.id` beside `case: {id}` on line 5: two keys, one column once flattened."""
+    lines = good.read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[4])
+    record["case.id"] = "LS-COLLIDES"
+    lines[4] = json.dumps(record)
+    return BadInput(("\n".join(lines) + "\n").encode(), ["line 5, column case.id", "same column"])
+
+
+def duplicate_json_key(good: Path) -> BadInput:
+    """Line 9 says `notes` twice: which one counts is undefined in JSON."""
+    lines = good.read_text(encoding="utf-8").splitlines()
+    lines[8] = lines[8].rstrip()[:-1] + ', "notes": "the second notes"}'
+    return BadInput(("\n".join(lines) + "\n").encode(), ["line 9, column notes", "twice"])
+
+
+def nul_byte_after_64_kib(good: Path) -> BadInput:
+    """Rows long enough that the NUL byte of row 40 lies beyond the sniffed first 64 KiB."""
+    rows = _csv_rows(good)
+    narrative, gender = rows[0].index("narrative"), rows[0].index("victim_gender")
+    for row in rows[1:20]:
+        row[narrative] = (row[narrative] + " Follow-up call." * 300).strip()
+    rows[39][gender] = "Fe\x00male"
+    data = _csv_text(rows).encode()
+    assert data.index(b"\x00") > 1 << 16
+    return BadInput(data, ["row 40, column victim_gender", "NUL byte"])
+
+
+def future_dates(good: Path) -> BadInput:
+    """Report dates later than today (a few days ahead: this year or the next)."""
+    rows = _csv_rows(good)
+    date = rows[0].index("report_date")
+    ahead = (dt.date.today() + dt.timedelta(days=3)).strftime("%m/%d/%Y")
+    for row in rows[10:13]:
+        row[date] = ahead
+    return BadInput(
+        _csv_text(rows).encode(), ["column report_date", "later than today", "rows 11, 12, 13 "]
+    )
+
+
 # --------------------------------------------------------------------------- observation
 
 
@@ -423,6 +464,10 @@ BLOCKING = [
     Case(unparseable_dates, "case_agency", "raw/case_agency:raw_gate"),
     Case(unmapped_codes, "hotline", "harmonized/hotline:harmonized_gate"),
     Case(broken_json_line, "ngo_network", "raw/ngo_network"),
+    Case(jsonl_key_collision, "ngo_network", "raw/ngo_network"),
+    Case(duplicate_json_key, "ngo_network", "raw/ngo_network"),
+    Case(nul_byte_after_64_kib, "hotline", "raw/hotline"),
+    Case(future_dates, "hotline", "raw/hotline:raw_gate"),
 ]
 
 
@@ -561,3 +606,33 @@ def test_an_asset_materialized_alone_after_a_failed_gate_is_still_stopped(
         assert _timestamps(["harmonized/case_agency"]) == before, outcome.summary()
         assert not outcome.success
         assert any("raw/case_agency (raw_gate) failed" in f for f in outcome.failed_steps)
+
+
+def test_an_empty_extra_sheet_is_skipped_with_a_log_line(
+    baseline: Baseline, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = baseline.good["case_agency"]
+    crosswalk = load_crosswalks(baseline.settings.crosswalks_dir)["case_agency"]
+    book = openpyxl.load_workbook(io.BytesIO(_xlsx(_sheet(good))))
+    book.create_sheet("Cases 2")  # nothing in it, not even a header
+    path = baseline.deployment.root / "two_sheets.xlsx"
+    book.save(path)
+    frame = read_delivery(crosswalk, path)
+    assert frame.height == read_delivery(crosswalk, good).height
+    assert f"{path}: sheet 'Cases 2' is empty (no header, no rows): skipped" in caplog.text
+
+
+def test_a_file_named_dot_dot_is_passed_over_with_a_message(baseline: Baseline) -> None:
+    folder = baseline.landing("hotline")
+    hidden = folder / "..hotline_export_20990101.csv"
+    hidden.write_bytes(baseline.good["hotline"].read_bytes())
+    try:
+        outcome = run_pipeline(Settings.from_env(), selection='key:"raw/hotline"')
+    finally:
+        hidden.unlink()
+    assert outcome.success, outcome.summary()
+    with dg.DagsterInstance.get() as instance:
+        messages = [e.user_message for e in instance.all_logs(outcome.run_id)]
+    assert any(
+        f"passed over {hidden.name}: name starts with '..'" in message for message in messages
+    ), messages

@@ -19,7 +19,7 @@ from ctdc_assets.crosswalk import Crosswalk, Harmonized
 from ctdc_assets.crosswalk.engine import PROVENANCE_COLUMNS, Harmonizer, dedup_columns
 from ctdc_assets.crosswalk.readers import iter_delivery
 from ctdc_assets.findings import harmonize_findings, record_findings
-from ctdc_assets.landing import current_delivery
+from ctdc_assets.landing import current_delivery, scan
 from ctdc_assets.quality.bridge import delivery_label
 from ctdc_assets.redaction import count_of
 from ctdc_assets.standard import load_standard
@@ -70,6 +70,12 @@ def build_contributor_assets(
     )
     def raw(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         delivery = current_delivery(folder, contributor, crosswalk.read.format)
+        if passed_over := len(scan(folder, contributor, crosswalk.read.format)[1]):
+            # No file name in the instance (it may name a person): `ctdc run` and the
+            # landing sensor's terminal say which and why.
+            context.log.warning(
+                f"{contributor}: {passed_over} file(s) in the landing folder passed over"
+            )
         sha256 = delivery.sha256()
         provenance = (
             pl.lit(delivery.name).alias("delivery_file"),  # raw layer only

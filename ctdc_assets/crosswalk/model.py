@@ -169,9 +169,13 @@ class Dedup(_Strict):
 
 
 class Quality(_Strict):
-    """Thresholds the harmonized gate applies to this contributor."""
+    """Thresholds the gates apply to this contributor."""
 
     max_unmapped_share: float = Field(0.02, ge=0, le=1)
+    #: The raw gate blocks a delivery with this share fewer records than the one before
+    #: (lost records?) or this many times more, until `ctdc accept` accepts it.
+    max_record_drop: float = Field(0.2, ge=0, le=1)
+    max_record_growth: float = Field(5.0, gt=1)
     max_unmapped_share_by_variable: dict[str, float] = Field(default_factory=dict)
     list_consistency: Literal["error", "warning"] = "error"
 

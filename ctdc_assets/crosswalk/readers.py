@@ -83,6 +83,7 @@ def iter_delivery(
     for frame in reader(crosswalk, path, batch_rows):
         if frame.height and not rows:
             _check_columns(crosswalk, path, frame)
+        _check_no_nul(path, frame)
         rows += frame.height
         if frame.height:
             yield frame
@@ -135,6 +136,27 @@ def _check_required(crosswalk: Crosswalk, path: Path, columns: list[str]) -> Non
             f"{path}: {where}: required column(s) missing: {', '.join(missing)} "
             f"({len(present)} column(s) found){hint}"
         )
+
+
+def _check_no_nul(path: Path, frame: pl.DataFrame) -> None:
+    """A NUL byte in a value (anywhere: the first 64 KiB are sniffed before reading)."""
+    text = [c for c, dtype in frame.schema.items() if dtype == pl.String]
+    if not text or not frame.height:
+        return
+    has_nul = frame.select(
+        [pl.col(c).str.contains("\x00", literal=True).any().alias(c) for c in text]
+    ).row(0)
+    bad = [c for c, found in zip(text, has_nul, strict=True) if found]
+    if not bad:
+        return
+    column = bad[0]
+    first = frame.filter(pl.col(column).str.contains("\x00", literal=True)).row(0, named=True)
+    sheet = f"sheet {first['source_sheet']!r}, " if "source_sheet" in first else ""
+    unit = "line" if path.suffix.lower() in (".jsonl", ".ndjson", ".json") else "row"
+    raise DeliveryError(
+        f"{path}: {sheet}{unit} {first.get('source_row')}, column {column}: NUL byte in the "
+        "value (binary data, or a damaged file)"
+    )
 
 
 def _sniff_binary(path: Path, head: bytes, expected: str) -> None:
@@ -404,8 +426,9 @@ def _iter_xlsx(crosswalk: Crosswalk, path: Path, batch_rows: int) -> Iterator[pl
                 f"{path}: sheet {name!r}: cannot read: {type(exc).__name__}"
             ) from None
         unnamed = [c for c in frame.columns if c.startswith("__UNNAMED__")]
-        if unnamed and frame.height == 0 and frame.width == len(unnamed):
-            continue  # an entirely empty sheet
+        if frame.height == 0 and frame.width == len(unnamed):  # no cell at all
+            log.warning("%s: sheet %r is empty (no header, no rows): skipped", path, name)
+            continue
         if unnamed:
             index = frame.columns.index(unnamed[0]) + 1
             raise DeliveryError(
@@ -532,6 +555,7 @@ def _parse_lines(
     (Polars skips blank lines, so as many records as lines means there were none);
     otherwise line by line, which keeps line numbers and locates an error.
     """
+    _check_duplicate_keys(path, data, first_line)
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     try:
         if schema is None:
@@ -542,7 +566,7 @@ def _parse_lines(
         parsed = None
     if parsed is not None and parsed.height == lines:
         numbers = pl.int_range(first_line, first_line + lines, dtype=pl.Int64)
-        return _flatten(parsed).with_columns(numbers.alias("source_row"))
+        return _flatten(path, parsed).with_columns(numbers.alias("source_row"))
     return _read_jsonl_lines(path, data.decode("utf-8"), first_line, schema)
 
 
@@ -559,7 +583,7 @@ def _read_jsonl_lines(
     )
     if numbered.height == 0:
         empty = pl.DataFrame(schema=schema or {})
-        return _flatten(empty).with_columns(pl.lit(None, pl.Int64).alias("source_row"))
+        return _flatten(path, empty).with_columns(pl.lit(None, pl.Int64).alias("source_row"))
     payload = "\n".join(numbered["line"].to_list()).encode("utf-8")
     try:
         if schema is None:
@@ -572,7 +596,7 @@ def _read_jsonl_lines(
     if parsed.height != numbered.height:
         _locate_json_error(path, numbered)
         raise DeliveryError(f"{path}: {numbered.height} lines but {parsed.height} records")
-    flat = _flatten(parsed)
+    flat = _flatten(path, parsed)
     return flat.with_columns(numbered["source_row"].cast(pl.Int64).alias("source_row"))
 
 
@@ -591,7 +615,7 @@ def _locate_json_error(path: Path, numbered: pl.DataFrame) -> None:
             )
 
 
-def _flatten(frame: pl.DataFrame) -> pl.DataFrame:
+def _flatten(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
     """Nested structs -> dotted text columns; lists -> `;`-joined text."""
     columns: list[pl.Series] = []
 
@@ -612,7 +636,71 @@ def _flatten(frame: pl.DataFrame) -> pl.DataFrame:
 
     for col in frame.columns:
         walk(frame[col], col)
+    names = [c.name for c in columns]
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise DeliveryError(_collision(path, twice))
     return pl.DataFrame(columns)
+
+
+def _collision(path: Path, name: str) -> str:
+    """Where a dotted key (`case.id`) meets a nested one (`case: {id}`): the first lines."""
+    if path.suffix.lower() == ".parquet":
+        return f"{path}: column {name}: a nested field and a column flatten to the same name"
+    dotted = nested = None
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                keys = list(_dotted_keys(json.loads(line)))
+            except (json.JSONDecodeError, AttributeError):
+                continue
+            dotted = dotted or (number if (name, True) in keys else None)
+            nested = nested or (number if (name, False) in keys else None)
+            if dotted and nested:
+                break
+    return (
+        f"{path}: line {dotted or '?'}, column {name}: the key {name!r} and the nested key "
+        f"{' -> '.join(name.split('.'))} (line {nested or '?'}) flatten to the same column; "
+        "rename one of them"
+    )
+
+
+def _dotted_keys(value: dict[str, object], prefix: str = "") -> Iterator[tuple[str, bool]]:
+    """(flattened name, whether the key itself holds a dot at its own level) per leaf."""
+    for key, inner in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(inner, dict) and inner:
+            yield from _dotted_keys(inner, f"{name}.")
+        else:
+            yield name, "." in key
+
+
+def _check_duplicate_keys(path: Path, data: bytes, first_line: int) -> None:
+    """JSON allows a key twice in one object, and then which value counts is undefined."""
+
+    def unique(pairs: list[tuple[str, object]]) -> None:
+        if len({key for key, _ in pairs}) != len(pairs):
+            keys = [key for key, _ in pairs]
+            raise _DuplicateKey(next(k for k in keys if keys.count(k) > 1))
+
+    for number, line in enumerate(data.split(b"\n"), start=first_line):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line, object_pairs_hook=unique)
+        except _DuplicateKey as duplicate:
+            raise DeliveryError(
+                f"{path}: line {number}, column {duplicate.args[0]}: the key appears twice "
+                "in one object (which value counts is undefined); remove one"
+            ) from None
+        except json.JSONDecodeError:
+            return  # the parser locates broken lines itself
+
+
+class _DuplicateKey(Exception):
+    pass
 
 
 def _element_text(dtype: pl.DataType | None) -> pl.Expr:
@@ -651,5 +739,5 @@ def _iter_parquet(crosswalk: Crosswalk, path: Path, batch_rows: int) -> Iterator
         frame = pl.read_parquet(path)
     except Exception as exc:
         raise DeliveryError(f"{path}: cannot read Parquet: {type(exc).__name__}") from None
-    flat = _flatten(frame)
+    flat = _flatten(path, frame)
     yield flat.with_columns(pl.int_range(1, flat.height + 1, dtype=pl.Int64).alias("source_row"))

@@ -12,6 +12,7 @@ are the whole vocabulary, so a suite can never run arbitrary code.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -90,6 +91,13 @@ def year_of(*, column: str, formats: list[str]) -> pl.Expr:
     return pl.coalesce(parsed).dt.year().cast(pl.Int32)
 
 
+def days_after_today(*, column: str, formats: list[str]) -> pl.Expr:
+    """Days a date written as text lies after today (a positive number: not possible yet)."""
+    text = _as_text(column).str.strip_chars()
+    parsed = pl.coalesce([text.str.strptime(pl.Date, fmt, strict=False) for fmt in formats])
+    return (parsed - pl.lit(dt.date.today())).dt.total_days().cast(pl.Int32)
+
+
 def null_columns(*, columns: list[str]) -> pl.Expr:
     """Names of the listed columns that are null in this row; null when none is.
 
@@ -142,7 +150,14 @@ def lookup_parameter(*, column: str, parameter: Mapping[str, Any]) -> pl.Expr:
 #: Costly functions whose result depends only on the value of their one column, which
 #: has few distinct values: the bridge computes them once per distinct value and joins
 #: the result back (list splitting on 10M rows would take minutes).
-VALUE_WISE = {"normalized_labels", "unknown_labels", "map_values", "year_of", "lookup_parameter"}
+VALUE_WISE = {
+    "normalized_labels",
+    "unknown_labels",
+    "map_values",
+    "year_of",
+    "days_after_today",
+    "lookup_parameter",
+}
 #: Functions that need the whole table (counts): computed once, before chunking.
 TABLE_WISE = {"count_by"}
 
@@ -152,6 +167,7 @@ DERIVATIONS: dict[str, Callable[..., pl.Expr]] = {
     "unknown_labels": unknown_labels,
     "map_values": map_values,
     "year_of": year_of,
+    "days_after_today": days_after_today,
     "null_columns": null_columns,
     "values_outside": values_outside,
     "length": length,
