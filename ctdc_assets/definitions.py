@@ -43,7 +43,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         for name, crosswalk in contributors.items()
         for asset in build_contributor_assets(name, crosswalk, settings)
     ]
-    assets += [build_merged_asset(list(contributors))]
+    assets += [build_merged_asset(list(contributors), settings.cell_key_secret)]
     assets += build_statistics_assets(settings)
     checks = build_checks(settings, contributors)
     assets += build_release_assets(settings, [key for c in checks for key in c.check_keys])
