@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from ctdc_assets.anonymize import load_policy
-from ctdc_assets.assets.statistics import read_aggregates
+from ctdc_assets.assets.statistics import cell_key_params, read_aggregates
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import load_crosswalks
 from ctdc_assets.quality.report import latest_check_evaluations, quality_report
@@ -25,6 +25,8 @@ from ctdc_assets.release.codebook import (
 )
 from ctdc_assets.release.verify import verify_contents
 from ctdc_assets.standard import load_standard
+from ctdc_assets.statistics.aggregates import PTABLE
+from ctdc_assets.statistics.cellkey import CellKeyParams, properties
 from ctdc_assets.warehouse import Warehouse
 
 
@@ -34,6 +36,21 @@ class PublishedRelease:
     release_id: str
     records: int
     files: dict[str, str]
+
+
+def statistics_method(params: CellKeyParams | None, tables: dict) -> dict:
+    """The manifest's account of how the statistics were protected."""
+    if params is None:
+        return {"method": "suppression"}
+    return {
+        "method": "cell_key",
+        "parameters": {
+            "max_deviation": params.max_deviation,
+            "variance": params.variance,
+            "threshold": params.threshold,
+        },
+        "ptable": properties(tables[PTABLE], params) | {"file": f"statistics/{PTABLE}.csv"},
+    }
 
 
 def publish_release(
@@ -50,7 +67,8 @@ def publish_release(
     tables = read_aggregates(warehouse)
     crosswalks = load_crosswalks(settings.crosswalks_dir)
     docs = column_docs(policy, crosswalks, standard)
-    codebook = codebook_markdown(docs, policy, release_id, standard)
+    statistics = statistics_method(cell_key_params(policy), tables)
+    codebook = codebook_markdown(docs, policy, release_id, standard, statistics)
     texts = {
         "codebook.md": codebook,
         "codebook.html": codebook_html(codebook, f"Codebook {release_id}"),
@@ -89,6 +107,7 @@ def publish_release(
                 for c, f, h, n in provenance
             ],
             "statistics_threshold": policy.k,
+            "statistics": statistics,
         }
         content = BundleContent(
             records=con.table("release.candidate"),  # streamed from DuckDB to the files

@@ -46,7 +46,7 @@ def audit_recount(victims: pl.DataFrame, tables: Mapping[str, pl.DataFrame]) -> 
     if guide is None or not guide.height:
         return [Finding(GUIDE, "-", "missing")]
     threshold = int(guide["threshold"].min())  # type: ignore[arg-type]
-    findings = _ptable_findings(ptable, threshold - 1)
+    findings = ptable_findings(ptable, threshold - 1)
     if findings:
         return findings
     std = load_standard()
@@ -64,7 +64,7 @@ def audit_recount(victims: pl.DataFrame, tables: Mapping[str, pl.DataFrame]) -> 
     return findings
 
 
-def _ptable_findings(ptable: pl.DataFrame, js: int) -> list[Finding]:
+def ptable_findings(ptable: pl.DataFrame, js: int) -> list[Finding]:
     """The ptable as published: each count's key intervals tile 0..2^32, zeros stay
     zero, no count goes to 1..js."""
     out = []
