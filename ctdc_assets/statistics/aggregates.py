@@ -204,6 +204,50 @@ def table_specs(standard: Standard | None = None) -> list[TableSpec]:
     ]
 
 
+DASHBOARD_CELLS = "dashboard_cells"
+DRILL_FILTERS = 2  # conditions besides the years a dashboard view may combine
+
+
+def dashboard_spec() -> TableSpec:
+    """The dashboard's drill-down cells: every combination of up to two filters besides
+    the years, by each chart dimension, each cell perturbed like any other (cell key
+    only: suppressing this many overlapping cells would withhold most of them)."""
+    dims = (
+        Dimension("exploitation_country", parent="region", unknown="00"),
+        Dimension("citizenship_region"),
+        Dimension("citizenship", parent="citizenship_region", unknown="00"),
+        Dimension("gender"),
+        Dimension("age_band"),
+        Dimension("type_of_exploitation", "multi", unknown=NOT_RECORDED),
+    )
+    free = ["region", *(d.column for d in dims)]
+    return TableSpec(
+        DASHBOARD_CELLS,
+        "Dashboard drill-down cells",
+        "Victims by every combination of up to two filters besides the year (UN region "
+        "and country of exploitation, citizenship region and country, gender, age band, "
+        "type of exploitation) and one chart dimension, by year and for all years; "
+        "totals and shares are left empty (the other tables have them).",
+        dims,
+        sets=tuple(
+            ("year", *top)
+            for top in itertools.combinations(free, DRILL_FILTERS + 1)
+            if not _redundant(set(top))
+        ),
+        multi_list="typeOfExploitConcatenated",
+    )
+
+
+def _redundant(dims: set[str]) -> bool:
+    """A country with its own region (the country names it), or two countries crossed
+    (the flows table has them): left out of the drill-down to keep it small."""
+    return (
+        {"region", "exploitation_country"} <= dims
+        or {"citizenship_region", "citizenship"} <= dims
+        or {"exploitation_country", "citizenship"} <= dims
+    )
+
+
 # --------------------------------------------------------------------------- people
 
 
@@ -485,6 +529,10 @@ def compute_aggregates(
     cubes = pl.collect_all([_cube(base, spec, std) for spec in specs])
     raw = {spec.name: cube for spec, cube in zip(specs, cubes, strict=True)}
     ptable = None
+    drill = None
+    if cell_key is not None:
+        drill = dashboard_spec()
+        [raw[drill.name]] = pl.collect_all([_cube(base, drill, std)])
     # imported here: the audit's recount imports this module and must not see it
     from ctdc_assets.statistics import cellkey
 
@@ -499,6 +547,15 @@ def compute_aggregates(
         protected = {n: _perturbed(c, ptable, cell_key) for n, c in raw.items()}
     finished = pl.collect_all([_finish(protected[spec.name].lazy(), spec) for spec in specs])
     tables = {spec.name: table for spec, table in zip(specs, finished, strict=True)}
+    if drill is not None:
+        columns = [d.column for d in (drill.year, REGION, *drill.dims)]
+        tables[drill.name] = (
+            protected[drill.name]
+            .with_columns(pl.lit(None, pl.Int64).alias("total"), pl.lit(None, pl.Float64).alias("share"), pl.lit(None, pl.Float64).alias("unknown_share"))
+            .select(*columns, *MEASURES)
+            .sort(columns)
+        )
+        specs = [*specs, drill]
     tables[GUIDE] = about_tables(specs, threshold, cell_key)
     if ptable is not None:
         tables[PTABLE] = ptable

@@ -28,8 +28,8 @@ problem this method is here to solve.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import polars as pl
@@ -76,22 +76,31 @@ def _distribution(n: int, p: CellKeyParams) -> dict[int, float]:
     most = -low * d  # the largest variance with mean 0: mass at both ends only
     if p.variance >= most:
         return {low: d / (d - low), d: -low / (d - low)}
-    from scipy.optimize import minimize  # only when the ptable is built (0.3 s import)
-
     v = np.arange(low, d + 1, dtype=float)
-
-    def dual(ab: np.ndarray) -> float:  # log-partition minus moments: convex
-        e = ab[0] * v + ab[1] * v * v
-        top = e.max()
-        return top + math.log(np.exp(e - top).sum()) - ab[1] * p.variance
-
-    a, b = minimize(dual, np.zeros(2), method="BFGS", options={"gtol": 1e-12}).x
-    e = a * v + b * v * v
-    w = np.exp(e - e.max())
-    w /= w.sum()
+    features = np.stack([v, v * v])
+    target = np.array([0.0, p.variance])
+    theta = np.zeros(2)
+    for _ in range(200):  # Newton on the convex dual: moments of exp(theta . features)
+        e = theta @ features
+        w = np.exp(e - e.max())
+        w /= w.sum()
+        mean = features @ w
+        gradient = mean - target
+        if np.abs(gradient).max() < 1e-12:
+            break
+        centred = features - mean[:, None]
+        hessian = (centred * w) @ centred.T
+        step = np.linalg.solve(hessian + 1e-12 * np.eye(2), gradient)
+        scale = 1.0
+        while scale > 1e-6 and np.abs(((theta - scale * step) @ features)).max() > 700:
+            scale /= 2
+        theta -= scale * step
+    else:
+        raise RuntimeError(f"cell key: no perturbation distribution for count {n}")
     return {int(x): float(q) for x, q in zip(v, w, strict=True) if q > 0}
 
 
+@cache
 def ptable(params: CellKeyParams) -> pl.DataFrame:
     """One row per (count, perturbation): probability and its cell-key interval
     [key_from, key_to) out of 2^32; plus each count's mean and variance as rounded."""
@@ -155,7 +164,7 @@ def properties(table: pl.DataFrame, params: CellKeyParams) -> dict[str, float | 
 
 def perturb(cells: pl.DataFrame, table: pl.DataFrame, params: CellKeyParams) -> pl.Series:
     """Published counts of cells with true `count` and `key_sum` (sum of record keys)."""
-    rows = table.select(pl.col("count").alias("_row"), "key_from", "key_to", "perturbation")
+    rows = table.select(pl.col("count").alias("_row"), "key_from", "perturbation").sort("key_from")
     looked = (
         cells.select(
             pl.int_range(pl.len()).alias("_i"),
@@ -163,10 +172,17 @@ def perturb(cells: pl.DataFrame, table: pl.DataFrame, params: CellKeyParams) -> 
             (pl.col("key_sum") % KEY_RANGE).alias("_key"),
             pl.col("count"),
         )
-        .join(rows, on="_row", how="left")
-        .filter((pl.col("_key") >= pl.col("key_from")) & (pl.col("_key") < pl.col("key_to")))
+        .sort("_key")
+        .join_asof(
+            rows,
+            left_on="_key",
+            right_on="key_from",
+            by="_row",
+            strategy="backward",
+            check_sortedness=False,  # both sorted by key, so within each count too
+        )
         .sort("_i")
     )
-    if looked.height != cells.height:
+    if looked["perturbation"].null_count():
         raise RuntimeError("cell key: a cell key fell outside the perturbation table")
     return (looked["count"] + looked["perturbation"]).rename("count")
