@@ -551,7 +551,11 @@ def compute_aggregates(
         columns = [d.column for d in (drill.year, REGION, *drill.dims)]
         tables[drill.name] = (
             protected[drill.name]
-            .with_columns(pl.lit(None, pl.Int64).alias("total"), pl.lit(None, pl.Float64).alias("share"), pl.lit(None, pl.Float64).alias("unknown_share"))
+            .with_columns(
+                pl.lit(None, pl.Int64).alias("total"),
+                pl.lit(None, pl.Float64).alias("share"),
+                pl.lit(None, pl.Float64).alias("unknown_share"),
+            )
             .select(*columns, *MEASURES)
             .sort(columns)
         )

@@ -92,7 +92,7 @@ def _distribution(n: int, p: CellKeyParams) -> dict[int, float]:
         hessian = (centred * w) @ centred.T
         step = np.linalg.solve(hessian + 1e-12 * np.eye(2), gradient)
         scale = 1.0
-        while scale > 1e-6 and np.abs(((theta - scale * step) @ features)).max() > 700:
+        while scale > 1e-6 and np.abs((theta - scale * step) @ features).max() > 700:
             scale /= 2
         theta -= scale * step
     else:
