@@ -5,6 +5,8 @@ small-cell protected before it is stored, and the dashboard reads only those
 protected tables, never records.
 """
 
+import json
+
 import dagster as dg
 import polars as pl
 
@@ -15,8 +17,7 @@ from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
 from ctdc_assets.assets.metadata import markdown_table
 from ctdc_assets.config import Settings
-from ctdc_assets.statistics import compute_aggregates
-from ctdc_assets.statistics.aggregates import PTABLE, input_columns
+from ctdc_assets.statistics.aggregates import PTABLE, compute_with_figures, input_columns
 from ctdc_assets.statistics.cellkey import CellKeyParams, properties
 from ctdc_assets.statistics.dashboard import render_dashboard
 from ctdc_assets.warehouse import POOL, Warehouse, replace_table
@@ -24,6 +25,20 @@ from ctdc_assets.warehouse import POOL, Warehouse, replace_table
 AGGREGATES_KEY = dg.AssetKey(["statistics", "aggregates"])
 DASHBOARD_KEY = dg.AssetKey(["statistics", "dashboard"])
 SCHEMA = "statistics"
+META_SCHEMA = "statistics_meta"  # not published as a table: what the protection cost
+FIGURES_TABLE = f"{META_SCHEMA}.figures"
+
+
+def read_figures(warehouse: Warehouse) -> dict | None:
+    """The protection figures of the stored statistics (withheld share, error by band)."""
+    with warehouse.connection(read_only=True) as con:
+        if not con.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = ? AND table_name = 'figures'",
+            [META_SCHEMA],
+        ).fetchone()[0]:
+            return None
+        return json.loads(con.execute(f"SELECT figures FROM {FIGURES_TABLE}").fetchone()[0])
 
 
 def cell_key_params(policy: ReleasePolicy) -> CellKeyParams | None:
@@ -77,15 +92,21 @@ def build_statistics_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         policy = load_policy(settings.policy_file)
         threshold, params = policy.k, cell_key_params(policy)
         victims = read_victims(warehouse)
-        tables = compute_aggregates(victims, threshold=threshold, cell_key=params)
+        tables, figures = compute_with_figures(victims, threshold=threshold, cell_key=params)
         with warehouse.connection() as con:
             con.execute("BEGIN TRANSACTION")  # readers see the old set or the new, never a mix
             con.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
             for name, table in tables.items():
                 replace_table(con, f'{SCHEMA}."{name}"', table)
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
+            con.execute(f"CREATE OR REPLACE TABLE {FIGURES_TABLE} (figures VARCHAR)")
+            con.execute(f"INSERT INTO {FIGURES_TABLE} VALUES (?)", [json.dumps(figures)])
             con.execute("COMMIT")
         summary = [(name, t.height) for name, t in tables.items()]
-        method = {"method": dg.MetadataValue.text(policy.statistics.method)}
+        method = {
+            "method": dg.MetadataValue.text(policy.statistics.method),
+            "protection_figures": dg.MetadataValue.json(figures),
+        }
         if params is not None:
             figures = properties(tables[PTABLE], params)
             method |= {

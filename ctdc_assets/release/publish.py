@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from ctdc_assets.anonymize import load_policy
-from ctdc_assets.assets.statistics import cell_key_params, read_aggregates
+from ctdc_assets.assets.statistics import cell_key_params, read_aggregates, read_figures
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import load_crosswalks
 from ctdc_assets.quality.report import latest_check_evaluations, quality_report
@@ -67,7 +67,9 @@ def publish_release(
     tables = read_aggregates(warehouse)
     crosswalks = load_crosswalks(settings.crosswalks_dir)
     docs = column_docs(policy, crosswalks, standard)
-    statistics = statistics_method(cell_key_params(policy), tables)
+    statistics = statistics_method(cell_key_params(policy), tables) | {
+        "figures": read_figures(warehouse)
+    }
     codebook = codebook_markdown(docs, policy, release_id, standard, statistics)
     texts = {
         "codebook.md": codebook,

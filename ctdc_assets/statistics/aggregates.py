@@ -28,7 +28,7 @@ nested in which, the threshold and the method); the audit reads the structure th
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -521,6 +521,13 @@ def compute_aggregates(
     """The protected aggregate tables (and `about_tables`), by name: perturbed by the
     cell-key method with `cell_key` (its ptable too, as `perturbation_table`; victims
     need their `cell_record_key`), else suppressed."""
+    return compute_with_figures(victims, threshold, cell_key)[0]
+
+
+def compute_with_figures(
+    victims: pl.DataFrame, threshold: int, cell_key: CellKeyParams | None = None
+) -> tuple[dict[str, pl.DataFrame], dict]:
+    """`compute_aggregates`, and what the protection cost (`protection_figures`)."""
     std = load_standard()
     if cell_key is not None and CELL_RECORD_KEY not in victims.columns:
         raise ValueError(f"the cell-key method needs the records' {CELL_RECORD_KEY} column")
@@ -563,7 +570,57 @@ def compute_aggregates(
     tables[GUIDE] = about_tables(specs, threshold, cell_key)
     if ptable is not None:
         tables[PTABLE] = ptable
-    return tables
+    figures = protection_figures(
+        {spec.name: raw[spec.name] for spec in table_specs(std)},
+        {spec.name: protected[spec.name] for spec in table_specs(std)},
+        [(spec.name, layout(spec).dims) for spec in table_specs(std)],
+    )
+    return tables, figures
+
+
+BANDS = ((1, 10, "1-10"), (11, 99, "11-99"), (100, None, "100+"))
+
+
+def protection_figures(
+    true: Mapping[str, pl.DataFrame],
+    published: Mapping[str, pl.DataFrame],
+    dims: Sequence[tuple[str, Sequence[str]]],
+) -> dict:
+    """Share of cells withheld, and mean absolute and relative error of the published
+    counts by true-count band, over every table's cells (for the manifest and README;
+    aggregate figures about the method, no cell's value)."""
+    rows = []
+    for name, columns in dims:
+        shown = published[name].select(*columns, pl.col("count").alias("_shown"), "suppressed")
+        rows.append(
+            true[name]
+            .select(*columns, "count")
+            .join(shown, on=list(columns), how="left", nulls_equal=True)
+            .select(
+                "count",
+                pl.col("suppressed").fill_null(False),
+                pl.col("_shown").fill_null(0),  # not listed: published as 0
+            )
+        )
+    cells = pl.concat(rows).filter(pl.col("count") > 0)
+    out: dict = {
+        "cells": cells.height,
+        "withheld_share": cells["suppressed"].mean() if cells.height else 0.0,
+        "error_by_band": {},
+    }
+    for low, high, label in BANDS:
+        band = cells.filter(
+            ~pl.col("suppressed")
+            & (pl.col("count") >= low)
+            & (pl.lit(True) if high is None else pl.col("count") <= high)
+        )
+        error = (band["_shown"] - band["count"]).abs()
+        out["error_by_band"][label] = {
+            "cells_published": band.height,
+            "mean_abs_error": float(error.mean()) if band.height else None,  # type: ignore[arg-type]
+            "mean_rel_error": float((error / band["count"]).mean()) if band.height else None,  # type: ignore[arg-type]
+        }
+    return out
 
 
 def _perturbed(cube: pl.DataFrame, ptable: pl.DataFrame, params: CellKeyParams) -> pl.DataFrame:
