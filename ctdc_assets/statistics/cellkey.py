@@ -21,9 +21,11 @@ Why not ONS's `cell-key-perturbation` (PyPI, 3.1.0, evaluated on our data in a s
 environment): it tabulates pandas frames with one group-by per table (no margins, no
 multi-response rows, no Polars/DuckDB), its record keys range over 0..255 (4,096 from
 an `ons_id`), so at most 256 distinct cell keys, it ships a fixed "10-5 rule" ptable and
-no generator from D and V, and it withholds every perturbed count below the threshold:
-on the sample's tables that left about a quarter of the cells withheld, which is the
-problem this method is here to solve.
+no generator from D and V, and it withholds every perturbed count below the threshold
+(NA): run on the default sample (88,691 records) for four of our crossings (year x
+citizenship, year x gender x age, citizenship x country of exploitation, year x data
+source; by region where they have one), it withheld 79 % of the non-empty cells, which
+is the problem this method is here to solve.
 """
 
 from __future__ import annotations
