@@ -117,3 +117,12 @@ def test_the_recount_never_imports_the_perturbation_code() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_recount_finds_a_crossing_left_out(victims, tables) -> None:
+    table = tables["victims_by_gender_age"]
+    crossing = (pl.col("year") != ALL) & (pl.col("gender") != ALL) & (pl.col("age_band") == ALL)
+    changed = dict(tables)
+    changed["victims_by_gender_age"] = table.filter(~crossing)
+    reasons = {f.reason for f in audit_recount(victims, changed)}
+    assert "left out, but the ptable publishes it" in reasons

@@ -13,6 +13,7 @@ Findings name the table, cell and reason, never a true count.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 import polars as pl
@@ -138,10 +139,13 @@ def _recount(
 ) -> list[Finding]:
     people_, long, multi, free, fixed = _long(spec, base, std)
     shown = table.select(*free, *fixed, pl.col("count").alias("_shown"))
-    patterns = shown.select([(pl.col(d) != ALL).alias(d) for d in free]).unique()
     checked = []
-    for pattern in patterns.iter_rows(named=True):
+    # every crossing the table publishes (its spec), so a crossing left out is found too
+    for keep in itertools.product((True, False), repeat=len(free)):
+        pattern = dict(zip(free, keep, strict=True))
         named = [d for d in free if pattern[d]]
+        if spec.sets and not any(set(named) <= set(top) for top in spec.sets):
+            continue
         rows = shown.filter(
             pl.all_horizontal([pl.lit(True)] + [(pl.col(d) != ALL) == pattern[d] for d in free])
         )
