@@ -225,6 +225,7 @@
       mark(svgEl("rect", { x: labelW, y: y + 3, width: w, height: rowH - 6, fill: it.color, rx: 2 }, svg), hoverText(it.label, c, tot), label);
       text(svg, labelW + w + 4, y + rowH / 2 + 4, (c.hidden ? "≥" : "") + short(c.n), { class: "value" });
     });
+    if (!items.length) text(svg, 8, top + rowH / 2 + 4, "Every count of this breakdown is below " + K + " and shows as 0.", { class: "muted" });
   }
 
   /* Vertical bars, stacked or grouped: xs (categories), series [{name, color, cells[]}]. */
@@ -401,7 +402,10 @@
     const tot = total(table, opts);
     const order = opts.order;
     cells.sort((a, b) => order ? order.indexOf(a.key[0]) - order.indexOf(b.key[0]) : (UNKNOWN.has(a.key[0]) - UNKNOWN.has(b.key[0])) || (b.n - a.n) || a.key[0].localeCompare(b.key[0]));
-    if (opts.top) cells = cells.filter((c) => !UNKNOWN.has(c.key[0])).sort((a, b) => shown(b) - shown(a)).slice(0, opts.top);
+    if (opts.top) {
+      const known = cells.filter((c) => !UNKNOWN.has(c.key[0])).sort((a, b) => shown(b) - shown(a));
+      cells = [...known.slice(0, opts.top), ...cells.filter((c) => UNKNOWN.has(c.key[0]))];
+    }
     const label = (c) => (opts.label ? opts.label(c.key[0]) : c.key[0]);
     const items = cells.map((c) => ({ label: label(c), cell: c, color: UNKNOWN.has(c.key[0]) ? "#b8bec6" : opts.color || PALETTE[0] }));
     hbars(id, items, tot, document.getElementById(id + "-title").textContent);
