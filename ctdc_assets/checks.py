@@ -23,7 +23,7 @@ from ctdc_assets.assets.gating import GATE_NAMES
 from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
 from ctdc_assets.assets.metadata import exists, markdown_table
 from ctdc_assets.assets.release import CANDIDATE_KEY, CANDIDATE_TABLE, FIGURES_TABLE
-from ctdc_assets.assets.statistics import AGGREGATES_KEY, read_aggregates
+from ctdc_assets.assets.statistics import AGGREGATES_KEY, read_aggregates, read_victims
 from ctdc_assets.bounded import read_columns
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
@@ -33,7 +33,8 @@ from ctdc_assets.quality.bridge import GateResult, Suite, delivery_label, load_s
 from ctdc_assets.quality.derive import source_columns
 from ctdc_assets.quality.suites import run_harmonized_gate, run_merged_gate, run_raw_gate
 from ctdc_assets.release.bundle import latest_release
-from ctdc_assets.statistics.audit import audit_tables
+from ctdc_assets.statistics.audit import Finding, audit_tables
+from ctdc_assets.statistics.audit_recount import audit_recount
 from ctdc_assets.volume import volume_problem
 from ctdc_assets.warehouse import POOL, Warehouse
 
@@ -226,13 +227,27 @@ def build_checks(
         blocking=True,
         pool=POOL,
         description=(
-            "Recomputed from the stored tables alone: no count below the threshold, and "
-            "no suppressed count recoverable from totals and other cells."
+            "Recomputed from the stored tables: no count below the threshold; with the "
+            "cell-key method, every count recounted from merged and the records' cell keys "
+            "as true count + ptable perturbation; with suppression, no suppressed count "
+            "recoverable from totals and other cells."
         ),
     )
     def small_cells_gate(warehouse: Warehouse) -> dg.AssetCheckResult:
-        threshold = load_policy(settings.policy_file).k
-        findings = audit_tables(read_aggregates(warehouse), threshold)
+        policy = load_policy(settings.policy_file)
+        threshold = policy.k
+        tables = read_aggregates(warehouse)
+        findings = audit_tables(tables, threshold)
+        guide = tables.get("about_tables")
+        stored = set(guide["protection"]) if guide is not None and "protection" in guide else set()
+        if stored and stored != {policy.statistics.method}:
+            findings.append(
+                Finding(
+                    "about_tables", "protection", f"not the policy's {policy.statistics.method}"
+                )
+            )
+        if policy.statistics.method == "cell_key":
+            findings += audit_recount(read_victims(warehouse), tables)
         return _findings_result("statistics/aggregates", findings, threshold=threshold)
 
     @dg.asset_check(

@@ -75,6 +75,14 @@ class Settings:
         """
         return _secret("CTDC_PSEUDONYM_KEY", self.secrets_dir / "pseudonym.key")
 
+    def cell_key_secret(self) -> bytes:
+        """The key of the records' cell keys (HMAC of the record key), never published.
+
+        `CTDC_CELL_KEY_SECRET` (hex) wins; otherwise an owner-only key file like the
+        other keys. Losing it changes every cell key: the next statistics get new noise.
+        """
+        return _secret("CTDC_CELL_KEY_SECRET", self.secrets_dir / "cell_key.key")
+
     def warehouse_key(self) -> str | None:
         """Encryption key of the warehouse, or None when encryption is switched off."""
         if os.environ.get("CTDC_WAREHOUSE_ENCRYPTION", "on").lower() in {"off", "0", "false"}:

@@ -54,7 +54,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         for asset in build_contributor_assets(name, crosswalk, settings)
     ]
     assets += [a for name, e in broken.items() for a in build_not_ready_assets(name, e)]
-    assets += [build_merged_asset(list(contributors), kept=list(broken))]
+    assets += [build_merged_asset(list(contributors), settings.cell_key_secret, kept=list(broken))]
     assets += build_statistics_assets(settings)
     checks = build_checks(settings, contributors, kept=list(broken))
     assets += build_release_assets(settings, [key for c in checks for key in c.check_keys])

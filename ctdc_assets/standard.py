@@ -16,6 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 STANDARD_FILE = Path(__file__).with_name("standard.yaml")
+#: Merged-only internal column: each record's permanent key of the cell-key method
+#: (`statistics/cellkey.py`), never in harmonized tables nor in any release.
+CELL_RECORD_KEY = "cell_record_key"
 
 VariableType = Literal[
     "year", "category", "age_band", "country", "flag", "list", "text", "timestamp"

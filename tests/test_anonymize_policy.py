@@ -37,6 +37,8 @@ def _write(tmp_path: Path, change) -> Path:
 def test_default_policy_is_the_ctdc_k_with_every_standard_quasi_identifier(policy) -> None:
     assert policy.k == 11
     assert policy.suppression_limit == 0.05
+    assert policy.statistics.method == "cell_key"
+    assert (policy.statistics.max_deviation, policy.statistics.variance) == (10, 4)
     assert set(load_standard().quasi_identifiers) <= set(policy.qi_names)
     assert policy.release_qi_columns[-4:] == [
         "citizenshipSubregion",
@@ -60,6 +62,8 @@ def test_default_policy_is_the_ctdc_k_with_every_standard_quasi_identifier(polic
             lambda d: d.update(l_diversity={"l": 2, "attributes": ["gender"]}),
             "also a quasi-identifier",
         ),
+        (lambda d: d["statistics"].update(max_deviation=5), "at least k - 1 = 10"),
+        (lambda d: d["statistics"].update(method="rounding"), "statistics.method"),
     ],
 )
 def test_an_invalid_policy_fails_at_load_time(tmp_path: Path, change, message: str) -> None:

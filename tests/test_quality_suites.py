@@ -20,7 +20,7 @@ from ctdc_assets.quality.suites import (
     suite_json,
 )
 from ctdc_assets.sample_data import write_sample
-from ctdc_assets.standard import load_standard
+from ctdc_assets.standard import CELL_RECORD_KEY, load_standard
 
 REFERENCE = REFERENCE_SAMPLE
 PROJECT = Path(__file__).resolve().parents[1]
@@ -60,6 +60,12 @@ def failed_ids(result: GateResult) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- suites as files
+
+
+def merge(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Harmonized tables as merged/victims holds them: with each record's cell key."""
+    merged = pl.concat(frames)
+    return merged.with_columns(pl.int_range(merged.height, dtype=pl.Int64).alias(CELL_RECORD_KEY))
 
 
 @pytest.mark.parametrize("name", sorted(GENERATED_SUITES))
@@ -134,7 +140,7 @@ def test_published_data_inconsistent_lists_are_warnings(harmonized: dict, crossw
 
 
 def test_merged_suite_passes_and_reconciles(harmonized: dict) -> None:
-    merged = pl.concat([h.frame for h in harmonized.values()])
+    merged = merge([h.frame for h in harmonized.values()])
     counts = {name: h.frame.height for name, h in harmonized.items()}
     result = run_merged_gate(merged, harmonized_counts=counts)
     assert result.passed and not result.warnings, result.failures_markdown()
@@ -215,7 +221,7 @@ def test_identifier_column_and_unmapped_share_block(harmonized: dict, crosswalks
 
 
 def test_merged_catches_duplicates_leaks_and_lost_rows(harmonized: dict) -> None:
-    merged = pl.concat([harmonized[n].frame for n in ("case_agency", "hotline", "ngo_network")])
+    merged = merge([harmonized[n].frame for n in ("case_agency", "hotline", "ngo_network")])
     counts = {n: harmonized[n].frame.height for n in ("case_agency", "hotline", "ngo_network")}
     bad = (
         pl.concat([merged, merged.head(2)])
@@ -255,5 +261,5 @@ def test_all_gates_at_full_sample_scale(tmp_path: Path, crosswalks: dict) -> Non
         assert result.passed and not result.warnings, result.failures_markdown()
         harmonized_counts[name] = h.frame.height
         frames.append(h.frame)
-    result = run_merged_gate(pl.concat(frames), harmonized_counts=harmonized_counts)
+    result = run_merged_gate(merge(frames), harmonized_counts=harmonized_counts)
     assert result.passed, result.failures_markdown()

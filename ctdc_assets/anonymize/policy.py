@@ -63,6 +63,20 @@ class LDiversity(BaseModel):
     attributes: list[str] = Field(min_length=1)
 
 
+class StatisticsPolicy(BaseModel):
+    """How the aggregate statistics are protected (`statistics/cellkey.py`).
+
+    `cell_key` (default) perturbs every count consistently: maximum deviation D,
+    variance V, and no count 1..k-1 published (the ptable's threshold is k - 1);
+    `suppression` withholds small counts with secondary suppression (for comparison).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["cell_key", "suppression"] = "cell_key"
+    max_deviation: int = Field(default=10, ge=1)
+    variance: float = Field(default=4.0, gt=0)
+
+
 class ReleasePolicy(BaseModel):
     """What the k-anonymized release must satisfy, and how to generalize to get there."""
 
@@ -73,6 +87,7 @@ class ReleasePolicy(BaseModel):
     quasi_identifiers: dict[str, QuasiIdentifier]
     l_diversity: LDiversity | None = None
     sensitive_attributes: list[str] = Field(default_factory=list)
+    statistics: StatisticsPolicy = Field(default_factory=StatisticsPolicy)
 
     @field_validator("suppressed_value")
     @classmethod
@@ -126,6 +141,12 @@ class ReleasePolicy(BaseModel):
                 problems.append(f"sensitive attribute {name}: not a published column")
             elif name in self.quasi_identifiers:
                 problems.append(f"sensitive attribute {name}: is also a quasi-identifier")
+        stats = self.statistics
+        if stats.method == "cell_key" and stats.max_deviation < self.k - 1:
+            problems.append(
+                f"statistics.max_deviation {stats.max_deviation} must be at least k - 1 = "
+                f"{self.k - 1} (a true count of 1 is published as 0 or k)"
+            )
         if problems:
             raise PolicyError("Invalid release policy: " + "; ".join(problems))
 

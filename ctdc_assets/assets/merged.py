@@ -1,6 +1,7 @@
 """`merged/victims`: every contributor's harmonized table in one dataset."""
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 
 import dagster as dg
 
@@ -8,7 +9,7 @@ from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS, harmonized_
 from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.metadata import changes_by_key, exists, markdown_table, table_metadata
 from ctdc_assets.bounded import BIG_STATEMENT_MEMORY, duckdb_settings
-from ctdc_assets.standard import load_standard
+from ctdc_assets.standard import CELL_RECORD_KEY, load_standard
 from ctdc_assets.warehouse import POOL, Warehouse
 
 MERGED_KEY = dg.AssetKey(["merged", "victims"])
@@ -16,8 +17,19 @@ MERGED_TABLE = "merged.victims"
 STAGING_TABLE = "merged.victims_next"
 
 
+def cell_record_key_sql(secret: bytes) -> tuple[str, list[str]]:
+    """SQL (and its parameters: the secret stays out of the text) for each record's
+    permanent cell key, the first 32 bits of HMAC-SHA256(secret, record_key), computed
+    by DuckDB (no Python loop over 10M keys)."""
+    block = (hashlib.sha256(secret).digest() if len(secret) > 64 else secret).ljust(64, b"\0")
+    inner = bytes(b ^ 0x36 for b in block).hex()
+    outer = bytes(b ^ 0x5C for b in block).hex()
+    digest = "sha256(unhex(?) || unhex(sha256(unhex(?) || encode(record_key))))"
+    return f"('0x' || left({digest}, 8))::UBIGINT::BIGINT AS {CELL_RECORD_KEY}", [outer, inner]
+
+
 def build_merged_asset(
-    contributors: Sequence[str], kept: Sequence[str] = ()
+    contributors: Sequence[str], cell_key_secret: Callable[[], bytes], kept: Sequence[str] = ()
 ) -> dg.AssetsDefinition:
     """`kept`: contributors that cannot run (broken crosswalk, no raw suite); their last
     harmonized table (which passed its gates) is merged as it is, and the metadata says so."""
@@ -31,7 +43,8 @@ def build_merged_asset(
         automation_condition=REFRESH_WHEN_GATES_PASS,
         description=(
             "All contributors' harmonized records in one table, one row per pseudonymous "
-            "record key (the latest load of a re-sent case wins), with provenance."
+            "record key (the latest load of a re-sent case wins), with provenance and the "
+            "record's secret cell key for the statistics."
         ),
     )
     def victims(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
@@ -63,15 +76,17 @@ def build_merged_asset(
             # as a TEMP table held in memory: at 10M records that alone took GBs, and the
             # rename below saves copying the table once more.
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {MERGED_TABLE.split('.')[0]}")
+            key_sql, key_parameters = cell_record_key_sql(cell_key_secret())
             with duckdb_settings(con, memory_limit=BIG_STATEMENT_MEMORY):
                 con.execute(
                     f"""
                     CREATE OR REPLACE TABLE {STAGING_TABLE} AS
-                    SELECT * FROM ({union})
+                    SELECT *, {key_sql} FROM ({union})
                     QUALIFY row_number() OVER (
                         PARTITION BY record_key ORDER BY loaded_at DESC, delivery_sha256 DESC) = 1
                     ORDER BY contributor, record_key
-                    """
+                    """,
+                    key_parameters,
                 )
                 changes = changes_by_key(
                     con, MERGED_TABLE, STAGING_TABLE, key="record_key", compared=standard.columns

@@ -28,7 +28,7 @@ from ctdc_assets.quality.bridge import (
     percent_text,
     run_suite,
 )
-from ctdc_assets.standard import Standard, load_standard
+from ctdc_assets.standard import CELL_RECORD_KEY, Standard, load_standard
 
 __all__ = [
     "EXPECTATIONS_DIR",
@@ -307,7 +307,7 @@ def harmonized_suite(std: Standard | None = None) -> dict[str, Any]:
 def merged_suite(std: Standard | None = None) -> dict[str, Any]:
     """The merged gate: unique record keys, reconciled counts, nothing that looks personal."""
     std = std or load_standard()
-    columns = std.columns + std.internal_columns
+    columns = [*std.columns, *std.internal_columns, CELL_RECORD_KEY]
     # Closed columns can only hold codebook values (in-set above); lists are built from
     # labels, and the contributor column from crosswalk names: look for identifiers there.
     text_columns = [v.name for v in std.of_type("list")] + ["contributor"]

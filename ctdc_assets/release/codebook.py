@@ -152,12 +152,52 @@ def _share(records: int, total: int) -> str:
     return f"{100 * records / total:.1f} %" if total else "0.0 %"
 
 
+def statistics_section(statistics: Mapping | None) -> list[str]:
+    """How the aggregate statistics were protected, and how to read the ptable."""
+    if not statistics:
+        return []
+    lines = ["", "## Aggregate statistics", ""]
+    if statistics.get("method") != "cell_key":
+        return [
+            *lines,
+            "Counts from 1 to k - 1 are withheld (`suppressed` is true, `count` empty), with "
+            "secondary suppression so that no withheld count follows from totals.",
+        ]
+    p, t = statistics["parameters"], statistics["ptable"]
+    return [
+        *lines,
+        "Every count in `statistics/` is perturbed by the cell-key method: each record has "
+        "a permanent secret key (never published), a cell's key is the sum of its records' "
+        "keys modulo 2^32, and the published count is the true count plus the perturbation "
+        "that `statistics/perturbation_table.csv` gives for (true count, cell key). The same "
+        "people give the same count in every table, dashboard view and release. Nothing is "
+        f"withheld; no published count lies in 1..{p['threshold']}: a true count from 1 to "
+        f"{p['threshold']} is published as 0 or {p['threshold'] + 1}; a zero stays zero; "
+        "a cell published as 0 is not listed. Totals are perturbed cells of their own, so "
+        "parts do not add up to them exactly.",
+        "",
+        f"Parameters: maximum deviation D = {p['max_deviation']}, variance V = "
+        f"{p['variance']}, small-count threshold js = {p['threshold']}.",
+        "",
+        "`perturbation_table.csv`: one row per true `count` (the last row stands for every "
+        "larger count) and `perturbation`; `published` = count + perturbation; "
+        "`probability`; a cell key in [`key_from`, `key_to`) out of 0..2^32 - 1 selects "
+        "the row; `mean` and `variance`: the perturbation's bias and variance at that count.",
+        "",
+        f"Properties: largest absolute bias {t['max_abs_bias']:.2g}; variance "
+        f"{t['variance_large_counts']:.3g} for counts of {p['threshold'] + p['max_deviation'] + 1} "
+        f"and more; at most {t['variance_small_counts_max']:.3g} for the small counts, which "
+        "go to 0 or the threshold.",
+    ]
+
+
 def codebook_markdown(
     docs: Sequence[ColumnDoc],
     policy: ReleasePolicy,
     release_id: str,
     standard: Standard,
     records: int,
+    statistics: Mapping | None = None,
 ) -> str:
     """The codebook: how to read the values, a table of contents, then every column with
     its codes, their meaning and how many of the `records` hold each."""
@@ -178,6 +218,7 @@ def codebook_markdown(
         f"Every combination of the quasi-identifiers ({', '.join(policy.release_qi_columns)}) "
         f"is shared by at least k = {policy.k} records. Counts computed from this file "
         "differ from the aggregate statistics, which use the full data.",
+        *statistics_section(statistics),
         "",
         "## Contents",
         "",
@@ -291,11 +332,9 @@ def datapackage(
                 "format": "csv",
                 "mediatype": "text/csv",
                 "encoding": "utf-8",
-                "title": about.get("title", "What each statistics table counts"),
+                "title": about.get("title", _UNLISTED_TABLES.get(name, (name,))[0]),
                 "description": about.get(
-                    "description",
-                    "One row per statistics table: its dimensions, who is counted and how "
-                    "small counts are protected.",
+                    "description", _UNLISTED_TABLES.get(name, ("", "See the codebook."))[1]
                 ),
                 "schema": {
                     "fields": [
@@ -328,6 +367,21 @@ def datapackage(
         },
         "resources": resources,
     }
+
+
+#: Statistics tables that `about_tables` does not list: (title, description).
+_UNLISTED_TABLES = {
+    "about_tables": (
+        "What each statistics table counts",
+        "One row per statistics table: its dimensions, who is counted and how small counts "
+        "are protected.",
+    ),
+    "perturbation_table": (
+        "The cell-key perturbation table",
+        "For each true count and cell-key range, the perturbation added to publish it "
+        "(the cell-key method; see the codebook's Aggregate statistics section).",
+    ),
+}
 
 
 def _enum(doc: ColumnDoc, missing: Sequence[str]) -> list:

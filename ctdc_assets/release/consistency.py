@@ -27,7 +27,9 @@ from ctdc_assets.release.bundle import RECORDS_CSV
 from ctdc_assets.release.codebook import ColumnDoc, codebook_html, column_docs, missing_values
 from ctdc_assets.release.frequencies import value_frequencies
 from ctdc_assets.standard import Standard
+from ctdc_assets.statistics.aggregates import PTABLE
 from ctdc_assets.statistics.audit import audit_tables
+from ctdc_assets.statistics.audit_recount import ptable_findings
 
 CODEBOOK = "codebook.md"
 STATISTICS = "statistics"
@@ -162,8 +164,27 @@ def statistics_problems(folder: Path, manifest: dict) -> list[str]:
     problems += [f"{STATISTICS}: {f.table}: {f.reason} ({f.cell})" for f in findings[:SHOWN]]
     if len(findings) > SHOWN:
         problems.append(f"{STATISTICS}: {len(findings) - SHOWN} more findings of the audit")
+    problems += _method_problems(tables, manifest, threshold)
     total = manifest.get("counts", {}).get("records_before_anonymization")
     return problems + _total_problems(tables, total, threshold)
+
+
+def _method_problems(tables: dict[str, pl.DataFrame], manifest: dict, threshold: int) -> list[str]:
+    """The tables say the method the manifest says, and a ptable publishes no small count."""
+    method = (manifest.get("statistics") or {}).get("method", "suppression")
+    guide = tables.get("about_tables")
+    if guide is not None and "protection" in guide.columns:
+        stated = set(guide["protection"].to_list())
+        if stated != {method}:
+            return [f"{STATISTICS}: about_tables says {sorted(stated)}, the manifest {method}"]
+    if method != "cell_key":
+        return []
+    if PTABLE not in tables:
+        return [f"{STATISTICS}: {PTABLE}.csv missing (the manifest says cell_key)"]
+    return [
+        f"{STATISTICS}: {f.table}: {f.reason} ({f.cell})"
+        for f in ptable_findings(tables[PTABLE], threshold - 1)
+    ]
 
 
 def _typed(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from ctdc_assets.anonymize import load_policy
-from ctdc_assets.assets.statistics import read_aggregates
+from ctdc_assets.assets.statistics import cell_key_params, read_aggregates, read_figures
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import load_crosswalks
 from ctdc_assets.quality.report import latest_check_evaluations, quality_report
@@ -27,6 +27,8 @@ from ctdc_assets.release.compose import record_published
 from ctdc_assets.release.frequencies import value_frequencies
 from ctdc_assets.release.verify import verify_contents
 from ctdc_assets.standard import load_standard
+from ctdc_assets.statistics.aggregates import PTABLE
+from ctdc_assets.statistics.cellkey import CellKeyParams, properties
 from ctdc_assets.warehouse import Warehouse
 
 
@@ -37,6 +39,21 @@ class PublishedRelease:
     records: int
     files: dict[str, str]
     new: bool = True  # False: same content as the current release, nothing published
+
+
+def statistics_method(params: CellKeyParams | None, tables: dict) -> dict:
+    """The manifest's account of how the statistics were protected."""
+    if params is None:
+        return {"method": "suppression"}
+    return {
+        "method": "cell_key",
+        "parameters": {
+            "max_deviation": params.max_deviation,
+            "variance": params.variance,
+            "threshold": params.threshold,
+        },
+        "ptable": properties(tables[PTABLE], params) | {"file": f"statistics/{PTABLE}.csv"},
+    }
 
 
 def publish_release(
@@ -51,6 +68,9 @@ def publish_release(
     policy = load_policy(settings.policy_file)
     release_id = new_release_id()
     tables = read_aggregates(warehouse)
+    statistics = statistics_method(cell_key_params(policy), tables) | {
+        "figures": read_figures(warehouse)
+    }
     policy_text = settings.policy_file.read_text(encoding="utf-8")
     with warehouse.connection(read_only=True) as con:
         published = con.execute("SELECT count(*) FROM release.candidate").fetchone()[0]
@@ -73,7 +93,7 @@ def publish_release(
         docs = column_docs(
             policy, crosswalks, standard, value_frequencies(con, "release.candidate")
         )
-        codebook = codebook_markdown(docs, policy, release_id, standard, published)
+        codebook = codebook_markdown(docs, policy, release_id, standard, published, statistics)
         package = datapackage(
             docs,
             tables,
@@ -113,6 +133,7 @@ def publish_release(
                 for c, d, h, n in provenance
             ],
             "statistics_threshold": policy.k,
+            "statistics": statistics,
         }
         content = BundleContent(
             records=con.table("release.candidate"),  # streamed from DuckDB to the files

@@ -28,20 +28,24 @@ nested in which, the threshold and the method); the audit reads the structure th
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
 from ctdc_assets.regions import country_names, un_regions
-from ctdc_assets.standard import Standard, load_standard
+from ctdc_assets.standard import CELL_RECORD_KEY, Standard, load_standard
 from ctdc_assets.statistics.protection import Layout, protect
+
+if TYPE_CHECKING:
+    from ctdc_assets.statistics.cellkey import CellKeyParams
 
 ALL = "All"
 UNKNOWN = "Unknown"
 NOT_RECORDED = "Not recorded"
 GUIDE = "about_tables"
+PTABLE = "perturbation_table"  # the cell-key method's ptable, published with the tables
 MEASURES = ("count", "suppressed", "total", "share", "unknown_share")
 
 Kind = Literal["additive", "multi", "fixed"]
@@ -200,6 +204,50 @@ def table_specs(standard: Standard | None = None) -> list[TableSpec]:
     ]
 
 
+DASHBOARD_CELLS = "dashboard_cells"
+DRILL_FILTERS = 2  # conditions besides the years a dashboard view may combine
+
+
+def dashboard_spec() -> TableSpec:
+    """The dashboard's drill-down cells: every combination of up to two filters besides
+    the years, by each chart dimension, each cell perturbed like any other (cell key
+    only: suppressing this many overlapping cells would withhold most of them)."""
+    dims = (
+        Dimension("exploitation_country", parent="region", unknown="00"),
+        Dimension("citizenship_region"),
+        Dimension("citizenship", parent="citizenship_region", unknown="00"),
+        Dimension("gender"),
+        Dimension("age_band"),
+        Dimension("type_of_exploitation", "multi", unknown=NOT_RECORDED),
+    )
+    free = ["region", *(d.column for d in dims)]
+    return TableSpec(
+        DASHBOARD_CELLS,
+        "Dashboard drill-down cells",
+        "Victims by every combination of up to two filters besides the year (UN region "
+        "and country of exploitation, citizenship region and country, gender, age band, "
+        "type of exploitation) and one chart dimension, by year and for all years; "
+        "totals and shares are left empty (the other tables have them).",
+        dims,
+        sets=tuple(
+            ("year", *top)
+            for top in itertools.combinations(free, DRILL_FILTERS + 1)
+            if not _redundant(set(top))
+        ),
+        multi_list="typeOfExploitConcatenated",
+    )
+
+
+def _redundant(dims: set[str]) -> bool:
+    """A country with its own region (the country names it), or two countries crossed
+    (the flows table has them): left out of the drill-down to keep it small."""
+    return (
+        {"region", "exploitation_country"} <= dims
+        or {"citizenship_region", "citizenship"} <= dims
+        or {"exploitation_country", "citizenship"} <= dims
+    )
+
+
 # --------------------------------------------------------------------------- people
 
 
@@ -246,6 +294,11 @@ def people(victims: pl.DataFrame, standard: Standard | None = None) -> pl.DataFr
             for flag in _all_flags(std)
             if flag in victims.columns
         ],
+        (
+            pl.col(CELL_RECORD_KEY).cast(pl.Int64)
+            if CELL_RECORD_KEY in victims.columns
+            else pl.lit(0, pl.Int64).alias(CELL_RECORD_KEY)
+        ),
     )
     return frame.with_columns(
         region("exploitation_country").alias("region"),
@@ -256,7 +309,7 @@ def people(victims: pl.DataFrame, standard: Standard | None = None) -> pl.DataFr
 def input_columns(standard: Standard | None = None) -> list[str]:
     """The columns of merged/victims that `people` reads (read no others: 10M records)."""
     std = standard or load_standard()
-    return [*_TEXT_INPUTS, *_all_flags(std)]
+    return [*_TEXT_INPUTS, *_all_flags(std), CELL_RECORD_KEY]
 
 
 _TEXT_INPUTS = (
@@ -301,28 +354,38 @@ def _cube(base: pl.LazyFrame, spec: TableSpec, std: Standard) -> pl.LazyFrame:
         else []
     )
     values = {f"_value{i}": f.label for i, f in enumerate(flags)}
+    key = pl.col(CELL_RECORD_KEY)
     sums = [(pl.col(f.name) == 1).sum().alias(v) for v, f in zip(values, flags, strict=True)]
-    if multi is not None:
-        nothing = (
-            pl.all_horizontal([pl.col(f.name) == -99 for f in flags]).sum() if flags else pl.len()
-        )
-        sums.append(nothing.alias("_nothing"))
+    sums += [
+        key.filter(pl.col(f.name) == 1).sum().alias(f"_key{v}")
+        for v, f in zip(values, flags, strict=True)
+    ]
+    if multi is not None and flags:
+        none = pl.all_horizontal([pl.col(f.name) == -99 for f in flags])
+        sums += [none.sum().alias("_nothing"), key.filter(none).sum().alias("_key_nothing")]
+    elif multi is not None:
+        sums += [pl.len().alias("_nothing"), key.sum().alias("_key_nothing")]
     counted = (
         base.group_by(by)
-        .agg(pl.len().alias("count"), *sums)
+        .agg(pl.len().alias("count"), key.sum().alias("key_sum"), *sums)
         .with_columns(pl.exclude(by).cast(pl.Int64), pl.col(by).cast(pl.String))
         .cache()
     )
-    finest = counted.select(*by, "count")
+    finest = counted.select(*by, "count", "key_sum")
     finest_multi = None
     if multi is not None:
         values["_nothing"] = NOT_RECORDED
-        finest_multi = (
-            counted.select(*by, *values)
-            .unpivot(index=by, variable_name=multi.column, value_name="count")
-            .filter(pl.col("count") > 0)  # zero counts are not listed
-            .with_columns(pl.col(multi.column).replace_strict(values, return_dtype=pl.String))
-        )
+        finest_multi = pl.concat(
+            [
+                counted.select(
+                    *by,
+                    pl.lit(label).alias(multi.column),
+                    pl.col(v).alias("count"),
+                    pl.col(f"_key{v}").alias("key_sum"),
+                )
+                for v, label in values.items()
+            ]
+        ).filter(pl.col("count") > 0)  # zero counts are not listed
     parts = []
     for keep in itertools.product((True, False), repeat=len(free)):
         kept = {d.column for d, k in zip(free, keep, strict=True) if k}
@@ -333,9 +396,9 @@ def _cube(base: pl.LazyFrame, spec: TableSpec, std: Standard) -> pl.LazyFrame:
         group = [d.column for d in dims if d.column in kept or d.kind == "fixed"]
         parts.append(
             source.group_by(group)
-            .agg(pl.col("count").sum())
+            .agg(pl.col("count", "key_sum").sum())
             .with_columns([pl.lit(ALL).alias(d.column) for d in free if d.column not in kept])
-            .select(*[d.column for d in dims], "count")
+            .select(*[d.column for d in dims], "count", "key_sum")
         )
     return pl.concat(parts)
 
@@ -369,7 +432,7 @@ def _finish(table: pl.LazyFrame, spec: TableSpec) -> pl.LazyFrame:
             (pl.col("count") / pl.col("total")).alias("share"),
             pl.when(pl.col("blocked").fill_null(False))
             .then(None)
-            .otherwise(pl.col("unknown_count").fill_null(0) / pl.col("total"))
+            .otherwise((pl.col("unknown_count").fill_null(0) / pl.col("total")).clip(0, 1))
             .alias("unknown_share"),
         )
         .drop("unknown_count", "blocked")
@@ -452,18 +515,124 @@ def _unknown_counts(
 # --------------------------------------------------------------------------- entry point
 
 
-def compute_aggregates(victims: pl.DataFrame, threshold: int) -> dict[str, pl.DataFrame]:
-    """The protected aggregate tables (and `about_tables`), by name."""
+def compute_aggregates(
+    victims: pl.DataFrame, threshold: int, cell_key: CellKeyParams | None = None
+) -> dict[str, pl.DataFrame]:
+    """The protected aggregate tables (and `about_tables`), by name: perturbed by the
+    cell-key method with `cell_key` (its ptable too, as `perturbation_table`; victims
+    need their `cell_record_key`), else suppressed."""
+    return compute_with_figures(victims, threshold, cell_key)[0]
+
+
+def compute_with_figures(
+    victims: pl.DataFrame, threshold: int, cell_key: CellKeyParams | None = None
+) -> tuple[dict[str, pl.DataFrame], dict]:
+    """`compute_aggregates`, and what the protection cost (`protection_figures`)."""
     std = load_standard()
+    if cell_key is not None and CELL_RECORD_KEY not in victims.columns:
+        raise ValueError(f"the cell-key method needs the records' {CELL_RECORD_KEY} column")
     base = people(victims, std).lazy()
     specs = table_specs(std)
     cubes = pl.collect_all([_cube(base, spec, std) for spec in specs])
     raw = {spec.name: cube for spec, cube in zip(specs, cubes, strict=True)}
-    protected = protect(raw, {spec.name: layout(spec) for spec in specs}, threshold)
+    ptable = None
+    drill = None
+    if cell_key is not None:
+        drill = dashboard_spec()
+        [raw[drill.name]] = pl.collect_all([_cube(base, drill, std)])
+    # imported here: the audit's recount imports this module and must not see it
+    from ctdc_assets.statistics import cellkey
+
+    if cell_key is None:
+        protected = protect(
+            {n: c.drop("key_sum") for n, c in raw.items()},
+            {spec.name: layout(spec) for spec in specs},
+            threshold,
+        )
+    else:
+        ptable = cellkey.ptable(cell_key)
+        protected = {n: _perturbed(c, ptable, cell_key) for n, c in raw.items()}
     finished = pl.collect_all([_finish(protected[spec.name].lazy(), spec) for spec in specs])
     tables = {spec.name: table for spec, table in zip(specs, finished, strict=True)}
-    tables[GUIDE] = about_tables(specs, threshold)
-    return tables
+    if drill is not None:
+        columns = [d.column for d in (drill.year, REGION, *drill.dims)]
+        tables[drill.name] = (
+            protected[drill.name]
+            .with_columns(
+                pl.lit(None, pl.Int64).alias("total"),
+                pl.lit(None, pl.Float64).alias("share"),
+                pl.lit(None, pl.Float64).alias("unknown_share"),
+            )
+            .select(*columns, *MEASURES)
+            .sort(columns)
+        )
+        specs = [*specs, drill]
+    tables[GUIDE] = about_tables(specs, threshold, cell_key)
+    if ptable is not None:
+        tables[PTABLE] = ptable
+    figures = protection_figures(
+        {spec.name: raw[spec.name] for spec in table_specs(std)},
+        {spec.name: protected[spec.name] for spec in table_specs(std)},
+        [(spec.name, layout(spec).dims) for spec in table_specs(std)],
+    )
+    return tables, figures
+
+
+BANDS = ((1, 10, "1-10"), (11, 99, "11-99"), (100, None, "100+"))
+
+
+def protection_figures(
+    true: Mapping[str, pl.DataFrame],
+    published: Mapping[str, pl.DataFrame],
+    dims: Sequence[tuple[str, Sequence[str]]],
+) -> dict:
+    """Share of cells withheld, and mean absolute and relative error of the published
+    counts by true-count band, over every table's cells (for the manifest and README;
+    aggregate figures about the method, no cell's value)."""
+    rows = []
+    for name, columns in dims:
+        shown = published[name].select(*columns, pl.col("count").alias("_shown"), "suppressed")
+        rows.append(
+            true[name]
+            .select(*columns, "count")
+            .join(shown, on=list(columns), how="left", nulls_equal=True)
+            .select(
+                "count",
+                pl.col("suppressed").fill_null(False),
+                pl.col("_shown").fill_null(0),  # not listed: published as 0
+            )
+        )
+    cells = pl.concat(rows).filter(pl.col("count") > 0)
+    out: dict = {
+        "cells": cells.height,
+        "withheld_share": cells["suppressed"].mean() if cells.height else 0.0,
+        "error_by_band": {},
+    }
+    for low, high, label in BANDS:
+        band = cells.filter(
+            ~pl.col("suppressed")
+            & (pl.col("count") >= low)
+            & (pl.lit(True) if high is None else pl.col("count") <= high)
+        )
+        error = (band["_shown"] - band["count"]).abs()
+        out["error_by_band"][label] = {
+            "cells_published": band.height,
+            "mean_abs_error": float(error.mean()) if band.height else None,  # type: ignore[arg-type]
+            "mean_rel_error": float((error / band["count"]).mean()) if band.height else None,  # type: ignore[arg-type]
+        }
+    return out
+
+
+def _perturbed(cube: pl.DataFrame, ptable: pl.DataFrame, params: CellKeyParams) -> pl.DataFrame:
+    """Published counts by the cell-key method; a cell published as 0 is not listed,
+    like a true zero (so a listed row never tells that a cell is not empty)."""
+    from ctdc_assets.statistics import cellkey
+
+    return (
+        cube.with_columns(cellkey.perturb(cube, ptable, params), pl.lit(False).alias("suppressed"))
+        .drop("key_sum")
+        .filter(pl.col("count") > 0)
+    )
 
 
 METHOD = (
@@ -478,7 +647,32 @@ METHOD = (
 )
 
 
-def about_tables(specs: Sequence[TableSpec], threshold: int) -> pl.DataFrame:
+CELL_KEY_METHOD = (
+    "Cell-key method (ABS, ONS, Destatis): every record has a permanent secret key, "
+    "uniform on 0..2^32-1; a cell's key is the sum of its records' keys modulo 2^32; the "
+    "published count is the true count plus the perturbation that perturbation_table "
+    "gives for (true count, cell key). The same records give the same count in every "
+    "table, view and release; nothing is withheld; a true count from 1 to {js} is "
+    "published as 0 or {k}, never as itself, and no published count lies in 1..{js}; "
+    "zeros stay zero; larger counts move by at most {d} (variance {v}, unbiased). Totals "
+    "are perturbed cells of their own: parts do not add up to them exactly."
+)
+
+
+def method_text(threshold: int, cell_key: CellKeyParams | None) -> str:
+    if cell_key is None:
+        return METHOD
+    return CELL_KEY_METHOD.format(
+        js=cell_key.threshold,
+        k=cell_key.threshold + 1,
+        d=cell_key.max_deviation,
+        v=cell_key.variance,
+    )
+
+
+def about_tables(
+    specs: Sequence[TableSpec], threshold: int, cell_key: CellKeyParams | None = None
+) -> pl.DataFrame:
     """One row per table: what it counts and how to read (and audit) it."""
     rows = []
     for spec in specs:
@@ -499,7 +693,8 @@ def about_tables(specs: Sequence[TableSpec], threshold: int) -> pl.DataFrame:
                     f"victims with {spec.scope[1].lower()}" if spec.scope else "all victims"
                 ),
                 "threshold": threshold,
-                "method": METHOD,
+                "method": method_text(threshold, cell_key),
+                "protection": "suppression" if cell_key is None else "cell_key",
             }
         )
     return pl.DataFrame(rows)

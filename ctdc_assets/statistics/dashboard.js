@@ -11,6 +11,8 @@
   const fmt = new Intl.NumberFormat("en");
   const pct = (x) => (x * 100).toFixed(x < 0.1 ? 1 : 0) + "%";
   document.querySelectorAll(".threshold").forEach((el) => (el.textContent = String(K - 1)));
+  document.querySelectorAll(".threshold1").forEach((el) => (el.textContent = String(K)));
+  document.querySelectorAll(".method").forEach((el) => (el.hidden = el.dataset.method !== D.method));
 
   // ---------------------------------------------------------------- data access
   const T = {};
@@ -26,7 +28,19 @@
     .filter((r) => r !== ALL).sort((a, b) => (a === "Unknown") - (b === "Unknown") || a.localeCompare(b));
   const name = (code) => (code === "00" ? "Unknown" : D.names[code] || code);
 
-  const state = { from: YEARS[0], to: YEARS[YEARS.length - 1], region: ALL, mapBy: "exploitation_country", flowsUnknown: false };
+  const state = { from: YEARS[0], to: YEARS[YEARS.length - 1], region: ALL, mapBy: "exploitation_country", flowsUnknown: false, f: {} };
+  /* Cell key: the drill-down filters read dashboard_cells, where every combination of
+     up to two filters besides the years is a perturbed cell of its own. */
+  const DRILL = !!T.dashboard_cells;
+  const DEV = D.maxDeviation || 0;
+  const MAX_FILTERS = 2;
+  const DRILL_FILTERS = DRILL ? [
+    ["f-country", "exploitation_country", "Country of exploitation"], ["f-cit-region", "citizenship_region", "UN region of citizenship"],
+    ["f-citizenship", "citizenship", "Citizenship"], ["f-gender", "gender", "Gender"], ["f-age", "age_band", "Age band"],
+    ["f-type", "type_of_exploitation", "Type of exploitation"]] : [];
+  const active = () => Object.entries(state.f).filter(([, v]) => v !== ALL);
+  const filterCount = () => active().length + (state.region !== ALL ? 1 : 0);
+  const summed = () => !fullRange() && state.from !== state.to; // yearly cells added up
   const fullRange = () => state.from === YEARS[0] && state.to === YEARS[YEARS.length - 1];
 
   /* Sum published counts of `table` grouped by `by`, for the current filter.
@@ -39,7 +53,7 @@
     const yearFixed = !t.dims.includes("year") || t.col.year.every((y) => y === ALL);
     const useAllYears = yearFixed || opts.allYears || (fullRange() && !by.includes("year"));
     const years = new Set(YEARS.filter((y) => y >= state.from && y <= state.to));
-    const region = opts.anyRegion ? ALL : state.region; // a chart by region: totals of all
+    const region = opts.anyRegion ? ALL : opts.region !== undefined ? opts.region : state.region; // a chart by region: totals of all
     const out = new Map();
     const checks = t.dims.filter((d) => d !== "year" && d !== "region" && !by.includes(d));
     for (let i = 0; i < t.rows; i++) {
@@ -67,7 +81,34 @@
     }
     return out;
   }
-  const total = (table, opts) => query(table, [], opts).get("") || { n: 0, hidden: 0, parts: 0 };
+  /* The drill-down cells of `by` under the filters: a country chart under a region filter
+     shows that region's countries (the cells by country: a country names its region). */
+  function dquery(by, opts) {
+    const where = {};
+    for (const [d, v] of active()) if (!by.includes(d)) where[d] = v;
+    let region = state.region;
+    if (by.includes("exploitation_country") || where.exploitation_country) region = ALL;
+    const citRegion = where.citizenship_region;
+    if (by.includes("citizenship")) delete where.citizenship_region;
+    // a region chart under a country filter: that country's cell, under its region
+    for (const [parent, child] of [["region", "exploitation_country"], ["citizenship_region", "citizenship"]]) {
+      if (by.length === 1 && by[0] === parent && where[child]) {
+        const one = query("dashboard_cells", [], Object.assign({}, opts, { where, region: ALL, anyRegion: false })).get("");
+        const key = D.regionOf[where[child]] || "Unknown";
+        return new Map(one ? [[key, Object.assign({}, one, { key: [key] })]] : []);
+      }
+    }
+    const out = query("dashboard_cells", by, Object.assign({}, opts, { where, region, anyRegion: false }));
+    const within = (dim, value) => {
+      const i = by.indexOf(dim);
+      for (const [k, c] of out) if ((D.regionOf[c.key[i]] || "Unknown") !== value) out.delete(k);
+    };
+    if (state.region !== ALL && by.includes("exploitation_country")) within("exploitation_country", state.region);
+    if (citRegion && by.includes("citizenship")) within("citizenship", citRegion);
+    return out;
+  }
+  const q = (table, by, opts) => (DRILL && opts && opts.drill ? dquery(by, opts) : query(table, by, opts));
+  const total = (table, opts) => q(table, [], opts).get("") || { n: 0, hidden: 0, parts: 0 };
   const shown = (c) => c.parts > c.hidden; // at least one published count in it
   function valueText(c) {
     if (!shown(c)) return "suppressed";
@@ -79,12 +120,14 @@
     s += (c.hidden ? "at least " : "") + fmt.format(c.n) + " victims";
     if (tot && tot.n > 0 && !tot.hidden && shown(tot)) s += " (" + pct(c.n / tot.n) + " of " + fmt.format(tot.n) + ")";
     if (c.hidden) s += "<br>" + c.hidden + " suppressed yearly " + (c.hidden > 1 ? "counts" : "count") + " left out";
+    if (DEV && c.parts > 1) s += "<br>sum of " + c.parts + " perturbed yearly counts: within ±" + fmt.format(c.parts * DEV) + " of the true count";
     return s;
   };
   function esc(s) { return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]); }
   const filterLabel = (allYears) => {
     const years = allYears || fullRange() ? "all years" : state.from === state.to ? state.from : state.from + "–" + state.to;
-    return years + (state.region === ALL ? ", all regions" : ", " + state.region);
+    return years + (state.region === ALL ? ", all regions" : ", " + state.region) +
+      active().map(([d, v]) => ", " + (d.endsWith("country") || d === "citizenship" ? name(v) : v)).join("");
   };
 
   // ---------------------------------------------------------------- svg kit
@@ -159,7 +202,7 @@
     const rowH = 22, top = 6, bottom = 24;
     const height = top + bottom + Math.max(items.length, 1) * rowH;
     const { svg, width } = canvas(id, height, title);
-    const labelW = Math.min(Math.max(120, width * 0.32), Math.max(90, ...items.map((it) => it.label.length * 6.6 + 12)));
+    const labelW = Math.min(width * 0.45, Math.max(90, ...items.map((it) => it.label.length * 6.8 + 14)));
     const plotW = width - labelW - 70;
     const { max, step } = niceMax(Math.max(0, ...items.map((it) => (shown(it.cell) ? it.cell.n : 0))));
     const xs = (v) => labelW + (v / max) * plotW;
@@ -182,6 +225,7 @@
       mark(svgEl("rect", { x: labelW, y: y + 3, width: w, height: rowH - 6, fill: it.color, rx: 2 }, svg), hoverText(it.label, c, tot), label);
       text(svg, labelW + w + 4, y + rowH / 2 + 4, (c.hidden ? "≥" : "") + short(c.n), { class: "value" });
     });
+    if (!items.length) text(svg, 8, top + rowH / 2 + 4, "Every count of this breakdown is below " + K + " and shows as 0.", { class: "muted" });
   }
 
   /* Vertical bars, stacked or grouped: xs (categories), series [{name, color, cells[]}]. */
@@ -302,7 +346,8 @@
     s.innerHTML = '<h2 id="' + id + '-title">' + title + (opts.badge ? '<span class="badge">' + opts.badge + "</span>" : "") + "</h2>" +
       '<p class="note" id="' + id + '-note"></p>' + (opts.extra || "") +
       '<div class="chart" id="' + id + '"></div>' +
-      '<details data-for="' + id + '"><summary>Show the numbers</summary><div></div></details>';
+      '<details data-for="' + id + '"><summary>Show the numbers</summary><div></div></details>' +
+      '<button type="button" class="csv" data-for="' + id + '">Download the numbers (CSV)</button>';
     cards.appendChild(s);
     return s;
   }
@@ -318,13 +363,30 @@
     det.querySelector("div").innerHTML = '<table class="data"><thead><tr>' + d.header.map((h) => '<th scope="col">' + esc(h) + "</th>").join("") +
       "</tr></thead><tbody>" + d.rows.map((r) => "<tr>" + r.map((v, i) => "<td" + (i === r.length - 1 ? ' class="num"' : "") + ">" + esc(v) + "</td>").join("") + "</tr>").join("") + "</tbody></table>";
   }
+  const csvCell = (v) => (/[",\n]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v);
+  function csv(id) {
+    const d = tableData[id];
+    const plain = (v, i, r) => (i === r.length - 1 ? String(v).replace(/,/g, "") : String(v));
+    return [d.header, ...d.rows].map((r) => r.map((v, i) => csvCell(plain(v, i, r))).join(",")).join("\n") + "\n";
+  }
+  window.dashboardCsv = csv;
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest && e.target.closest("button.csv");
+    if (!b || !tableData[b.dataset.for]) return;
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob([csv(b.dataset.for)], { type: "text/csv" }));
+    a.download = b.dataset.for + ".csv";
+    document.body.appendChild(a); a.click(); a.remove();
+  });
   document.addEventListener("toggle", (e) => { if (e.target.tagName === "DETAILS" && e.target.open) fillTable(e.target); }, true);
 
   function note(id, table, dim, opts, extra) {
     const tot = total(table, opts);
     let s = filterLabel(opts && opts.allYears) + ": " + valueText(tot) + " victims";
+    if (DRILL && !(opts && opts.drill) && active().length) s = "Year and region filters only; " + s;
+    if (DEV && summed() && !(opts && opts.allYears)) s += " (sums of perturbed yearly counts, each within ±" + DEV + ")";
     if (dim) {
-      const unk = [...query(table, [dim], opts).values()].filter((c) => UNKNOWN.has(c.key[0]));
+      const unk = [...q(table, [dim], opts).values()].filter((c) => UNKNOWN.has(c.key[0]));
       if (unk.length && tot.n > 0 && !tot.hidden) {
         const u = unk.reduce((a, c) => ({ n: a.n + c.n, hidden: a.hidden + c.hidden, parts: a.parts + c.parts }), { n: 0, hidden: 0, parts: 0 });
         s += shown(u) ? "; " + (u.hidden ? "at least " : "") + pct(u.n / tot.n) + " " + unk[0].key[0].toLowerCase().replace("00", "unknown") : "; unknowns suppressed";
@@ -336,11 +398,14 @@
   // ---------------------------------------------------------------- charts
   function bars(id, table, dim, opts) {
     opts = opts || {};
-    let cells = [...query(table, [dim], opts).values()];
+    let cells = [...q(table, [dim], opts).values()];
     const tot = total(table, opts);
     const order = opts.order;
     cells.sort((a, b) => order ? order.indexOf(a.key[0]) - order.indexOf(b.key[0]) : (UNKNOWN.has(a.key[0]) - UNKNOWN.has(b.key[0])) || (b.n - a.n) || a.key[0].localeCompare(b.key[0]));
-    if (opts.top) cells = cells.filter((c) => !UNKNOWN.has(c.key[0])).slice(0, opts.top);
+    if (opts.top) {
+      const known = cells.filter((c) => !UNKNOWN.has(c.key[0])).sort((a, b) => shown(b) - shown(a));
+      cells = [...known.slice(0, opts.top), ...cells.filter((c) => UNKNOWN.has(c.key[0]))];
+    }
     const label = (c) => (opts.label ? opts.label(c.key[0]) : c.key[0]);
     const items = cells.map((c) => ({ label: label(c), cell: c, color: UNKNOWN.has(c.key[0]) ? "#b8bec6" : opts.color || PALETTE[0] }));
     hbars(id, items, tot, document.getElementById(id + "-title").textContent);
@@ -393,6 +458,21 @@
     note(id, table, null, opts);
   }
 
+  function trendType() {
+    const id = "trend-type", table = "exploitation_type_by_gender", opts = { drill: true };
+    const cells = q(table, ["year", "type_of_exploitation"], opts);
+    const years = YEARS.filter((y) => y >= state.from && y <= state.to);
+    const sizes = {};
+    for (const c of cells.values()) sizes[c.key[1]] = (sizes[c.key[1]] || 0) + c.n;
+    const types = Object.keys(sizes).sort((a, b) => (UNKNOWN.has(a) - UNKNOWN.has(b)) || sizes[b] - sizes[a]);
+    const series = types.map((t, i) => ({ name: t, color: UNKNOWN.has(t) ? "#b8bec6" : PALETTE[i % PALETTE.length], cells: years.map((y) => cells.get(y + "\u001f" + t)) }));
+    vbars(id, years, series, { title: "Trend by type of exploitation", rotate: years.length > 14, bottom: 46 });
+    const rows = [];
+    for (const y of years) for (const t of types) { const c = cells.get(y + "\u001f" + t); if (c) rows.push([y, t, valueText(c)]); }
+    dataTable(id, ["year", "type of exploitation", "victims"], rows);
+    note(id, table, null, opts, "; a person may count under several types");
+  }
+
   function flowView() {
     const id = "flows", table = "flows_citizenship_to_exploitation";
     let cells = [...query(table, ["citizenship", "exploitation_country"]).values()].filter((c) => shown(c) && c.n > 0);
@@ -401,7 +481,7 @@
     cells = cells.slice(0, 30);
     flows(id, cells.map((c) => ({ from: c.key[0], to: c.key[1], cell: c })), total(table), "Flows from citizenship to country of exploitation");
     dataTable(id, ["citizenship", "country of exploitation", "victims"], cells.map((c) => [name(c.key[0]), name(c.key[1]), valueText(c)]));
-    note(id, table, null, {}, "; the " + cells.length + " largest published flows" + (state.flowsUnknown ? "" : ", unknown countries left out"));
+    note(id, table, null, { allYears: true }, "; the " + cells.length + " largest published flows" + (state.flowsUnknown ? "" : ", unknown countries left out"));
   }
 
   // ---------------------------------------------------------------- world map
@@ -426,8 +506,8 @@
     const by = state.mapBy;
     const table = by === "citizenship" ? "victims_by_citizenship" : "victims_by_exploitation_country";
     const where = by === "citizenship" ? { citizenship_region: ALL } : {};
-    const cells = query(table, [by], { where });
-    const tot = total(table, { where });
+    const cells = q(table, [by], { where, drill: true });
+    const tot = total(table, { where, drill: true });
     const values = [...cells.values()].filter((c) => shown(c) && c.n > 0 && c.key[0] !== "00").map((c) => c.n);
     const max = Math.max(1, ...values), min = Math.max(1, Math.min(...values, max));
     const span = Math.log(max) - Math.log(min) + 1e-9;
@@ -443,7 +523,7 @@
       '<span><i style="background:repeating-linear-gradient(45deg,#e4e4e4 0 3px,#888 3px 5px)"></i> suppressed</span><span><i style="background:#e9ecef"></i> none</span>';
     const sorted = [...cells.values()].sort((a, b) => b.n - a.n);
     dataTable(id, [by === "citizenship" ? "citizenship" : "country of exploitation", "victims"], sorted.map((c) => [name(c.key[0]), valueText(c)]));
-    note(id, table, by, { where });
+    note(id, table, by, { where, drill: true });
   }
 
   // ---------------------------------------------------------------- page
@@ -468,6 +548,7 @@
   card("age", "Victims by age band at registration");
   card("gender-age", "Gender by age band", { badge: "all years" });
   card("type", "Type of exploitation");
+  card("trend-type", "Trend by type of exploitation", { wide: true });
   card("type-gender", "Type of exploitation by gender", { badge: "all years" });
   card("type-majority", "Type of exploitation by majority status", { badge: "all years" });
   card("means", "Means of control");
@@ -476,30 +557,32 @@
   card("recruiter", "Relationship to the recruiter");
 
   function kpis() {
-    const tot = total("victims_by_year_datasource");
+    const o = { drill: true };
+    const tot = total("victims_by_year_datasource", o);
     document.getElementById("kpi-victims").textContent = valueText(tot);
-    const countries = [...query("victims_by_exploitation_country", ["exploitation_country"]).values()].filter((c) => shown(c) && c.key[0] !== "00");
+    const countries = [...q("victims_by_exploitation_country", ["exploitation_country"], o).values()].filter((c) => shown(c) && c.key[0] !== "00");
     document.getElementById("kpi-countries").textContent = countries.length;
-    const cits = [...query("victims_by_citizenship", ["citizenship"], { where: { citizenship_region: ALL } }).values()].filter((c) => shown(c) && c.key[0] !== "00");
+    const cits = [...q("victims_by_citizenship", ["citizenship"], { where: { citizenship_region: ALL }, drill: true }).values()].filter((c) => shown(c) && c.key[0] !== "00");
     document.getElementById("kpi-citizenships").textContent = cits.length;
-    const female = query("victims_by_gender_age", ["gender"]).get("Female");
-    const gt = total("victims_by_gender_age");
+    const female = q("victims_by_gender_age", ["gender"], o).get("Female");
+    const gt = total("victims_by_gender_age", o);
     document.getElementById("kpi-female").textContent = female && shown(female) && gt.n ? (female.hidden ? "≥ " : "") + pct(female.n / gt.n) : "suppressed";
-    document.getElementById("status").textContent = "Showing " + filterLabel() + ".";
+    document.getElementById("status").textContent = "Showing " + filterLabel() + "." + (state.message ? " " + state.message : "");
   }
   const multi = "; a person may count under several types";
   const DRAW = {
     "year-datasource": yearDatasource,
     world: worldMap,
     flows: flowView,
-    regions: () => bars("regions", "victims_by_exploitation_country", "region", { anyRegion: true, header: "UN region", color: PALETTE[2] }),
-    "exploitation-country": () => bars("exploitation-country", "victims_by_exploitation_country", "exploitation_country", { top: 15, label: name, header: "country", color: PALETTE[5] }),
-    citizenship: () => bars("citizenship", "victims_by_citizenship", "citizenship", { top: 15, label: name, header: "citizenship", where: { citizenship_region: ALL } }),
-    "citizenship-region": () => bars("citizenship-region", "victims_by_citizenship", "citizenship_region", { header: "UN region of citizenship", color: PALETTE[2] }),
-    gender: () => bars("gender", "victims_by_gender_age", "gender", { color: PALETTE[3] }),
-    age: () => bars("age", "victims_by_gender_age", "age_band", { order: AGE_ORDER, header: "age band", color: PALETTE[4] }),
+    regions: () => bars("regions", "victims_by_exploitation_country", "region", { anyRegion: true, header: "UN region", color: PALETTE[2], drill: true }),
+    "exploitation-country": () => bars("exploitation-country", "victims_by_exploitation_country", "exploitation_country", { top: 15, label: name, header: "country", color: PALETTE[5], drill: true }),
+    citizenship: () => bars("citizenship", "victims_by_citizenship", "citizenship", { top: 15, label: name, header: "citizenship", where: { citizenship_region: ALL }, drill: true }),
+    "citizenship-region": () => bars("citizenship-region", "victims_by_citizenship", "citizenship_region", { header: "UN region of citizenship", color: PALETTE[2], drill: true }),
+    gender: () => bars("gender", "victims_by_gender_age", "gender", { color: PALETTE[3], drill: true }),
+    age: () => bars("age", "victims_by_gender_age", "age_band", { order: AGE_ORDER, header: "age band", color: PALETTE[4], drill: true }),
     "gender-age": genderAge,
-    type: () => bars("type", "exploitation_type_by_gender", "type_of_exploitation", { header: "type of exploitation", noteExtra: multi, color: PALETTE[5] }),
+    "trend-type": trendType,
+    type: () => bars("type", "exploitation_type_by_gender", "type_of_exploitation", { header: "type of exploitation", noteExtra: multi, color: PALETTE[5], drill: true }),
     "type-gender": () => grouped("type-gender", "exploitation_type_by_gender", "type_of_exploitation", "gender", { noteExtra: multi }),
     "type-majority": () => grouped("type-majority", "exploitation_type_by_majority", "type_of_exploitation", "majority_status", { noteExtra: multi }),
     means: () => bars("means", "means_of_control", "means_of_control", { header: "means of control", noteExtra: multi.replace("types", "means"), color: PALETTE[0] }),
@@ -519,16 +602,56 @@
   for (const y of YEARS) { from.add(new Option(y, y)); to.add(new Option(y, y)); }
   reg.add(new Option("All regions", ALL));
   for (const r of REGIONS) reg.add(new Option(r, r));
-  function sync() { from.value = state.from; to.value = state.to; reg.value = state.region; }
+  const form = document.querySelector(".filters"), resetButton = document.getElementById("reset");
+  const drillSelects = [];
+  const byName = (a, b) => (UNKNOWN.has(a) - UNKNOWN.has(b)) || name(a).localeCompare(name(b));
+  for (const [id, dim, label] of DRILL_FILTERS) {
+    const lab = document.createElement("label"); lab.htmlFor = id; lab.textContent = label + " ";
+    const sel = document.createElement("select"); sel.id = id; sel.dataset.dim = dim;
+    sel.add(new Option("All", ALL));
+    const country = dim.endsWith("country") || dim === "citizenship";
+    const values = D.tables.dashboard_cells.dict[dim].filter((v) => v !== ALL);
+    values.sort(dim === "age_band" ? (a, b) => AGE_ORDER.indexOf(a) - AGE_ORDER.indexOf(b) : byName);
+    for (const v of values) sel.add(new Option(country ? name(v) : v, v));
+    lab.appendChild(sel); form.insertBefore(lab, resetButton);
+    state.f[dim] = ALL;
+    drillSelects.push(sel);
+  }
+  function sync() {
+    from.value = state.from; to.value = state.to; reg.value = state.region;
+    const full = filterCount() >= MAX_FILTERS;
+    for (const sel of drillSelects) { sel.value = state.f[sel.dataset.dim]; sel.disabled = full && sel.value === ALL; }
+    if (DRILL) reg.disabled = full && state.region === ALL;
+  }
+  function onDrill(e) {
+    const dim = e.target.dataset.dim, value = e.target.value;
+    state.f[dim] = value;
+    state.message = "";
+    if (value !== ALL && dim === "exploitation_country") state.region = ALL; // a country names its region
+    if (value !== ALL && dim === "citizenship") state.f.citizenship_region = ALL;
+    if (value !== ALL && dim === "citizenship_region") state.f.citizenship = ALL;
+    if (filterCount() > MAX_FILTERS) { state.f[dim] = ALL; state.message = "At most two filters besides the years."; }
+    sync();
+    window.dashboardRenders = (window.dashboardRenders || 0) + 1;
+    render();
+  }
+  for (const sel of drillSelects) sel.addEventListener("change", onDrill);
   function onChange(e) {
     state.from = from.value; state.to = to.value; state.region = reg.value;
+    state.message = "";
+    if (DRILL && state.region !== ALL) state.f.exploitation_country = ALL;
+    if (filterCount() > MAX_FILTERS) { state.region = ALL; state.message = "At most two filters besides the years."; }
     if (state.from > state.to) { if (e.target === from) state.to = state.from; else state.from = state.to; }
     sync();
     window.dashboardRenders = (window.dashboardRenders || 0) + 1;
     render();
   }
   from.addEventListener("change", onChange); to.addEventListener("change", onChange); reg.addEventListener("change", onChange);
-  document.getElementById("reset").addEventListener("click", () => { state.from = YEARS[0]; state.to = YEARS[YEARS.length - 1]; state.region = ALL; sync(); render(); });
+  document.getElementById("reset").addEventListener("click", () => {
+    state.from = YEARS[0]; state.to = YEARS[YEARS.length - 1]; state.region = ALL; state.message = "";
+    for (const dim of Object.keys(state.f)) state.f[dim] = ALL;
+    sync(); render();
+  });
   document.querySelectorAll('input[name="mapby"]').forEach((el) => el.addEventListener("change", () => { state.mapBy = el.value; worldMap(); }));
   document.getElementById("flows-unknown").addEventListener("change", (e) => { state.flowsUnknown = e.target.checked; flowView(); });
   sync();

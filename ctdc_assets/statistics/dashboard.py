@@ -7,10 +7,14 @@ offline, makes no network request (its Content-Security-Policy forbids any) and 
 fast. Every mark has a tooltip on hover and on keyboard focus, and every chart a
 "Show the numbers" table.
 
-What the page shows for a filter (year range, UN region of exploitation) is always a sum
-of published counts: the rows for all years when the range covers every year, else the
-yearly rows of the range. A suppressed count is never estimated; where a sum leaves one
-out, the hover says so ("at least ...").
+What the page shows for a filter is a published count or a sum of published counts:
+the rows for all years when the range covers every year or one year, else the yearly
+rows of the range. With the cell-key method the drill-down filters (country and region
+of exploitation, citizenship, gender, age band, type of exploitation; up to two besides
+the years) read `dashboard_cells`, where every combination is a perturbed cell of its
+own; a sum over several years says so, with its error bound (years x the ptable's
+maximum deviation). With suppression, a suppressed count is never estimated; where a
+sum leaves one out, the hover says so ("at least ...").
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from pathlib import Path
 
 import polars as pl
 
-from ctdc_assets.regions import country_names
+from ctdc_assets.regions import country_names, un_regions
 from ctdc_assets.statistics.worldmap import HEIGHT, WIDTH, country_shapes
 
 ALL = "All"
 GUIDE = "about_tables"
+PTABLE = "perturbation_table"
 _HERE = Path(__file__).parent
 
 
@@ -55,7 +60,19 @@ def encode_tables(tables: Mapping[str, pl.DataFrame]) -> dict[str, object]:
         encoded["multi"] = row["multi_response"]
         out[row["table"]] = encoded
     threshold = int(guide["threshold"].min())  # type: ignore[arg-type]
-    return {"tables": out, "names": names, "threshold": threshold}
+    method = "suppression"
+    if "protection" in guide.columns and set(guide["protection"]) == {"cell_key"}:
+        method = "cell_key"
+    perturbation = None
+    if (ptable := tables.get(PTABLE)) is not None:
+        perturbation = int(ptable["perturbation"].abs().max())  # type: ignore[arg-type]
+    return {
+        "tables": out,
+        "names": names,
+        "threshold": threshold,
+        "method": method,
+        "maxDeviation": perturbation,
+    }
 
 
 def render_dashboard(tables: Mapping[str, pl.DataFrame], out_path: Path) -> Path:
@@ -65,6 +82,7 @@ def render_dashboard(tables: Mapping[str, pl.DataFrame], out_path: Path) -> Path
     data["map"] = {"shapes": shapes, "width": WIDTH, "height": HEIGHT}
     known = country_names()
     data["names"] = {code: known[code] for code in shapes if code in known} | data["names"]
+    data["regionOf"] = {code: region for code, (_, region) in un_regions().items()}
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     payload = payload.replace("</", "<\\/")  # never closes the script element early
     template = (_HERE / "dashboard_template.html").read_text("utf-8")
