@@ -70,11 +70,11 @@ def build_contributor_assets(
     )
     def raw(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         delivery = current_delivery(folder, contributor, crosswalk.read.format)
-        if passed_over := len(scan(folder, contributor, crosswalk.read.format)[1]):
-            # No file name in the instance (it may name a person): `ctdc run` and the
-            # landing sensor's terminal say which and why.
+        for stray in scan(folder, contributor, crosswalk.read.format)[1]:
+            # Never the file name in the instance (it may name a person); the reason says
+            # what to do, as the landing sensor's log does.
             context.log.warning(
-                f"{contributor}: {passed_over} file(s) in the landing folder passed over"
+                f"{contributor}: a file in the landing folder passed over: {stray.reason}"
             )
         sha256 = delivery.sha256()
         provenance = (
