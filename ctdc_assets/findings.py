@@ -50,12 +50,15 @@ def harmonize_findings(result: Harmonized) -> pl.DataFrame:
 
 def gate_findings(result: GateResult) -> pl.DataFrame:
     """The failing values of a gate's failed expectations (critical and warnings); a
-    failing row of the `schema` side table is a delivered column the suite does not know."""
+    failing row of the `schema` side table is a delivered column the suite does not know.
+    The `unmapped` side table holds counts: the values behind them are the harmonize
+    step's findings."""
     return frame(
         ("unknown column", value, None, None, None)
         if o.table == "schema"
         else (f"{o.severity}: {o.description}", ", ".join(o.columns), value, rows, row_numbers)
         for o in result.critical_failures + result.warnings
+        if o.table != "unmapped"
         for value, rows, row_numbers in o.found
     )
 
