@@ -114,9 +114,13 @@ def releases(site: Deployment) -> set[str]:
 
 
 def incomplete(site: Deployment, file: str | None = None) -> object:
+    """A release folder being written by this run: one the previous killed run left
+    (removed when this run starts) does not count."""
+    left = set((site.data_dir / "releases").glob(".incomplete-*"))
+
     def seen() -> bool:
-        folders = list((site.data_dir / "releases").glob(".incomplete-*"))
-        return bool(folders) and (file is None or (folders[0] / file).exists())
+        folders = set((site.data_dir / "releases").glob(".incomplete-*")) - left
+        return any(file is None or (folder / file).exists() for folder in folders)
 
     return seen
 
