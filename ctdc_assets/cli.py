@@ -276,8 +276,9 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--log-level",
-        default="INFO",
-        help="Dagster event log level on the console (DEBUG shows all)",
+        default="CRITICAL",
+        help="also print Dagster's event log at this level (e.g. INFO, DEBUG); it is always "
+        "written to data/logs/run-<run id>.log",
     )
     run.add_argument("--records", type=int, default=92_000, help="sample size if landing is empty")
     run.add_argument("--seed", type=int, default=7, help="sample seed if landing is empty")

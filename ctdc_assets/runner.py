@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import signal
+import warnings
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -23,6 +24,7 @@ from ctdc_assets.run_guard import (
     runs_in_progress,
     signals_noted,
 )
+from ctdc_assets.run_output import file_logger, log_file, progress_logger
 
 
 @dataclass
@@ -40,6 +42,7 @@ class RunOutcome:
     release: str | None = None
     release_unchanged: bool = False  # same content as the current release: none published
     interrupted_by: int | None = None  # the signal that canceled the run
+    log_file: str | None = None  # every Dagster event of the run
 
     @property
     def exit_code(self) -> int:
@@ -53,17 +56,19 @@ class RunOutcome:
         if self.interrupted_by is not None:
             name = signal.Signals(self.interrupted_by).name
             verdict = f"CANCELED by {name} (the step running was interrupted, nothing after it ran)"
-        lines = [
-            f"Run {self.run_id}: {verdict}",
-            f"  materialized {len(self.materialized)} assets: {', '.join(self.materialized)}",
-            f"  checks passed: {self.passed_checks}, with warnings: {len(self.warned_checks)}, "
-            f"failed: {len(self.failed_checks)}",
-        ]
-        lines += [f"  WARNING {w}" for w in self.warned_checks]
+        lines = [f"Run {self.run_id}: {verdict}"]  # failures first, then warnings
         lines += [f"  GATE FAILED {f}" for f in self.failed_checks]
         lines += [f"  step failed: {s}" for s in self.failed_steps]
         if self.skipped_steps:
             lines.append(f"  not run (upstream failed): {', '.join(self.skipped_steps)}")
+        lines += [f"  WARNING {w}" for w in self.warned_checks]
+        lines += [
+            f"  materialized {len(self.materialized)} assets: {', '.join(self.materialized)}",
+            f"  checks passed: {self.passed_checks}, with warnings: {len(self.warned_checks)}, "
+            f"failed: {len(self.failed_checks)}",
+        ]
+        if self.log_file:
+            lines.append(f"  Dagster's log of the run (stack traces, warnings): {self.log_file}")
         if self.release and self.release_unchanged:
             lines.append(
                 f"Nothing to publish: the content is that of the current release {self.release}"
@@ -74,9 +79,12 @@ class RunOutcome:
 
 
 def run_pipeline(
-    settings: Settings, selection: str = "*", *, log_level: str = "WARNING"
+    settings: Settings, selection: str = "*", *, log_level: str = "CRITICAL"
 ) -> RunOutcome:
-    """Run `selection` (Dagster selection syntax) with its checks; never raises on failure."""
+    """Run `selection` (Dagster selection syntax) with its checks; never raises on failure.
+
+    Prints a line per finished step (`run_output`); Dagster's own log goes to a file, and
+    to the console only at `log_level` and above."""
     prepare_instance_home(settings)
 
     from ctdc_assets.assets.release import report_current_release
@@ -84,8 +92,19 @@ def run_pipeline(
     from ctdc_assets.definitions import build_definitions
 
     definitions = build_definitions(settings)
-    job = definitions.resolve_job_def(RUN_JOB)
-    keys = dg.AssetSelection.from_string(selection).resolve(definitions.resolve_asset_graph())
+    job = definitions.resolve_job_def(RUN_JOB).with_logger_defs(
+        {"console": dg.colored_console_logger, "ctdc_progress": progress_logger}
+        | {"ctdc_file": file_logger}
+    )
+    logs_dir = settings.data_dir / "logs"
+    loggers = {
+        "console": {"config": {"log_level": log_level}},
+        "ctdc_progress": {},
+        "ctdc_file": {"config": {"logs_dir": str(logs_dir)}},
+    }
+    with warnings.catch_warnings():  # Dagster's beta notes: not for the terminal
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        keys = dg.AssetSelection.from_string(selection).resolve(definitions.resolve_asset_graph())
     with dg.DagsterInstance.get() as instance, signals_noted() as received:
         result = None
         try:
@@ -93,7 +112,7 @@ def run_pipeline(
             if not runs_in_progress(instance):
                 remove_leftovers(settings)
             result = job.execute_in_process(
-                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                run_config={"loggers": loggers},
                 instance=instance,
                 raise_on_error=False,
                 asset_selection=sorted(keys),
@@ -112,6 +131,7 @@ def run_pipeline(
             report_current_release(instance, settings, result.run_id)
     owner_only(settings.dagster_home)  # the files the run created (SQLite, logs)
     outcome = _outcome(result)
+    outcome.log_file = str(log_file(logs_dir, result.run_id))
     if outcome.failed_checks or outcome.warned_checks:
         _show_actual_values(outcome, settings)
     return outcome
@@ -160,6 +180,8 @@ def _show_actual_values(outcome: RunOutcome, settings: Settings) -> None:
             source = f"{gate.group(1)} gate"
             if contributor in found:
                 details = terminal_lines(found[contributor], source)
+                if gate.group(1) == "harmonized":  # the unmapped values behind its counts
+                    details += terminal_lines(found[contributor], "harmonize")
                 if details:
                     line += " [found: " + "; ".join(details) + "]"
             checks[i] = line
