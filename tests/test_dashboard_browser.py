@@ -72,7 +72,9 @@ def test_dashboard_renders_filters_and_hovers(chromium_browser, dashboard, tmp_p
         assert "Brazil" in tip.inner_text()
 
     page.locator('details[data-for="citizenship"] summary').click()
-    assert page.locator('details[data-for="citizenship"] table tbody tr').count() > 0
+    rows = page.locator('details[data-for="citizenship"] table tbody tr')
+    rows.first.wait_for(timeout=10_000)  # the table is filled when the details open
+    assert rows.count() > 0
 
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
