@@ -17,7 +17,7 @@ from ctdc_assets.bounded import duckdb_settings
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk, Harmonized
 from ctdc_assets.crosswalk.engine import PROVENANCE_COLUMNS, Harmonizer, dedup_columns
-from ctdc_assets.crosswalk.readers import iter_delivery
+from ctdc_assets.crosswalk.readers import DELIVERY_COLUMNS, iter_delivery
 from ctdc_assets.findings import harmonize_findings, record_findings
 from ctdc_assets.landing import current_delivery, scan
 from ctdc_assets.quality.bridge import delivery_label
@@ -32,14 +32,6 @@ REFRESH_WHEN_GATES_PASS = (
 #: Raw rows harmonized at a time (memory: a few hundred MB per 100,000 rows of a wide
 #: delivery, while mapping).
 HARMONIZE_CHUNK_ROWS = 500_000
-DELIVERY_COLUMNS = (
-    "source_row",
-    "source_sheet",
-    "delivery_file",
-    "delivery_date",
-    "delivery_sha256",
-    "loaded_at",
-)
 
 
 def raw_key(contributor: str) -> dg.AssetKey:

@@ -91,17 +91,20 @@ def iter_delivery(
         raise DeliveryError(f"{path}: no records (only a header or nothing to read)")
 
 
+#: Columns the loader adds to every raw row (not the contributor's).
+DELIVERY_COLUMNS = (
+    "source_row",
+    "source_sheet",
+    "delivery_file",
+    "delivery_date",
+    "delivery_sha256",
+    "loaded_at",
+)
+
+
 def unexpected_columns(crosswalk: Crosswalk, frame: pl.DataFrame) -> list[str]:
     """Columns the crosswalk does not know (kept in raw, reported, never harmonized)."""
-    ignore = {
-        "source_row",
-        "source_sheet",
-        "delivery_file",
-        "delivery_date",
-        "delivery_sha256",
-        "loaded_at",
-    }
-    known = crosswalk.known_columns() | ignore
+    known = crosswalk.known_columns() | set(DELIVERY_COLUMNS)
     return [c for c in frame.columns if c not in known]
 
 
