@@ -100,7 +100,7 @@ def scan(
         elif name.lower().endswith(IN_PROGRESS_SUFFIXES):
             strays.append(StrayFile(path, "still being written (temporary suffix)"))
         elif markers and name not in markers:
-            strays.append(StrayFile(path, f"waiting for its {name}{READY_SUFFIX} marker"))
+            strays.append(StrayFile(path, f"waiting for its {READY_SUFFIX} marker"))
         elif not name.lower().endswith(accepted):
             expected = ", ".join(accepted)
             strays.append(StrayFile(path, f"not a {file_format} delivery (expected {expected})"))
