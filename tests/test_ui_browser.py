@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -88,39 +89,44 @@ def _graphql(port: int, query: str, variables: dict) -> dict:
     return body["data"]
 
 
+@contextmanager
+def running_ui(log_file: Path) -> Iterator[int]:
+    """`ctdc ui` (webserver and daemon) on the current environment's deployment; its port."""
+    port = free_port()
+    with log_file.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ctdc_assets.cli", "ui", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            env=os.environ.copy(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 300
+            while True:
+                try:
+                    _graphql(port, "{ version }", {})
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(log_file.read_text()[-3000:]) from None
+                    time.sleep(1)
+            yield port
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
 @pytest.fixture
 def dagster_ui(pipeline) -> Iterator[int]:
-    """`ctdc ui` (webserver and daemon) on the deployment `ctdc run` just ran on."""
+    """`ctdc ui` on the deployment `ctdc run` just ran on."""
     deployment, _ = pipeline
-    port = free_port()
-    log_file = deployment.root / "ui.log"
-    log = log_file.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ctdc_assets.cli", "ui", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                _graphql(port, "{ version }", {})
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(log_file.read_text()[-3000:]) from None
-                time.sleep(1)
+    with running_ui(deployment.root / "ui.log") as port:
         yield port
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
 
 
 def _open(page, url: str) -> None:

@@ -3,19 +3,12 @@ a deployment with deliveries and nothing materialized yet."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 from conftest import Deployment
-from services import free_port
-from test_ui_browser import _graphql, _open
+from test_ui_browser import _graphql, _open, running_ui
 
-from ctdc_assets.config import PROJECT_ROOT
 from ctdc_assets.sample_data import write_sample
 from ctdc_assets.standard import load_standard
 
@@ -33,34 +26,8 @@ query Node($key: AssetKeyInput!) {
 @pytest.fixture
 def fresh_ui(deployment: Deployment) -> Iterator[int]:
     write_sample(deployment.data_dir / "landing", records=300, seed=4)
-    port = free_port()
-    log_file = deployment.root / "ui.log"
-    with log_file.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ctdc_assets.cli", "ui", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=os.environ.copy(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 300
-            while True:
-                try:
-                    _graphql(port, "{ version }", {})
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(log_file.read_text()[-3000:]) from None
-                    time.sleep(1)
-            yield port
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+    with running_ui(deployment.root / "ui.log") as port:
+        yield port
 
 
 def test_column_descriptions_and_the_landing_folders_show_before_any_run(
