@@ -20,8 +20,8 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from ctdc_assets.assets.contributors import raw_key
-from ctdc_assets.assets.release import PUBLISHED_KEY, report_current_release
+from ctdc_assets.assets.keys import PUBLISHED_KEY, raw_key
+from ctdc_assets.assets.release import report_current_release
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
 from ctdc_assets.landing import refused_links, scan

@@ -13,18 +13,20 @@ import dagster as dg
 import duckdb
 import polars as pl
 
-from ctdc_assets.anonymize import audit_release, failures, load_policy
+from ctdc_assets.anonymize import audit_release, failures
 from ctdc_assets.anonymize.audit import AuditFinding, numbered_table
-from ctdc_assets.anonymize.policy import ReleasePolicy
 from ctdc_assets.anonymize.release_diff import previous_records, release_diff
 from ctdc_assets.assets.acceptance import accepted, delivery_change
-from ctdc_assets.assets.contributors import harmonized_key, raw_key
 from ctdc_assets.assets.gating import GATE_NAMES
-from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
-from ctdc_assets.assets.metadata import exists, markdown_table
-from ctdc_assets.assets.release import CANDIDATE_KEY, CANDIDATE_TABLE, FIGURES_TABLE
-from ctdc_assets.assets.statistics import AGGREGATES_KEY, read_aggregates, read_victims
-from ctdc_assets.bounded import read_columns
+from ctdc_assets.assets.keys import (
+    AGGREGATES_KEY,
+    CANDIDATE_KEY,
+    MERGED_KEY,
+    harmonized_key,
+    raw_key,
+)
+from ctdc_assets.assets.metadata import markdown_table
+from ctdc_assets.assets.resources import POOL, ReleasePlanResource, Warehouse
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
 from ctdc_assets.findings import gate_findings, record_findings
@@ -33,13 +35,16 @@ from ctdc_assets.quality.bridge import GateResult, Suite, delivery_label, load_s
 from ctdc_assets.quality.derive import source_columns
 from ctdc_assets.quality.suites import run_harmonized_gate, run_merged_gate, run_raw_gate
 from ctdc_assets.release.bundle import latest_release
+from ctdc_assets.release.plan import ReleasePlan
 from ctdc_assets.statistics.audit import Finding, audit_tables
 from ctdc_assets.statistics.audit_recount import audit_recount
 from ctdc_assets.volume import volume_problem
-from ctdc_assets.warehouse import POOL, Warehouse
-
-#: Rows fetched from DuckDB at a time when a gate reads a table.
-FETCH_ROWS = 200_000
+from ctdc_assets.warehouse import tables
+from ctdc_assets.warehouse.audit import harmonized_rows, read_unmapped
+from ctdc_assets.warehouse.bounded import read_columns
+from ctdc_assets.warehouse.io import read_frame
+from ctdc_assets.warehouse.statistics import read_counted_victims, read_statistics
+from ctdc_assets.warehouse.tables import CANDIDATE, CANDIDATE_FIGURES, MERGED
 
 
 class GreatExpectations(dg.ConfigurableResource):
@@ -108,7 +113,7 @@ def build_contributor_checks(
         warehouse: Warehouse,
         great_expectations: GreatExpectations,
     ) -> dg.AssetCheckResult:
-        table = f"raw.{contributor}"
+        table = tables.raw(contributor)
         suite = load_suite(settings.expectations_dir / "raw" / f"{contributor}.json")
         with warehouse.connection(read_only=True) as con:
             frame = _suite_columns(con, table, suite)
@@ -141,12 +146,8 @@ def build_contributor_checks(
         warehouse: Warehouse, great_expectations: GreatExpectations
     ) -> dg.AssetCheckResult:
         with warehouse.connection(read_only=True) as con:
-            frame = read_frame(con, f"SELECT * FROM harmonized.{contributor}")
-            unmapped = con.execute(
-                "SELECT variable, source_column, source_value, rows FROM audit.unmapped "
-                "WHERE contributor = ?",
-                [contributor],
-            ).pl()
+            frame = read_frame(con, f"SELECT * FROM {tables.harmonized(contributor)}")
+            unmapped = read_unmapped(con, contributor)
         result = run_harmonized_gate(
             frame, contributor=contributor, unmapped=unmapped, crosswalk=crosswalk
         )
@@ -157,17 +158,9 @@ def build_contributor_checks(
     return [raw_gate, harmonized_gate]
 
 
-def read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
-    """The result of `sql` as one frame, converted batch by batch as DuckDB streams it
-    (a whole-result fetch holds DuckDB's, Arrow's and Polars' copies at once)."""
-    reader = con.execute(sql).fetch_record_batch(FETCH_ROWS)
-    parts = [pl.from_arrow(batch) for batch in reader]
-    if not parts:
-        return pl.from_arrow(reader.schema.empty_table())  # type: ignore[return-value]
-    return pl.concat(parts, rechunk=False)  # type: ignore[arg-type]
-
-
-def _suite_columns(con: duckdb.DuckDBPyConnection, table: str, suite: Suite) -> pl.LazyFrame:
+def _suite_columns(
+    con: duckdb.DuckDBPyConnection, table: tables.Table, suite: Suite
+) -> pl.LazyFrame:
     """`table` as the suite sees it, reading only the columns it checks.
 
     Raw tables are wide (dozens of text columns, millions of rows) and a raw suite
@@ -213,12 +206,8 @@ def build_checks(
     ) -> dg.AssetCheckResult:
         with warehouse.connection(read_only=True) as con:
             # The suite checks these only by name: as Enums they take a byte a cell.
-            frame = read_columns(con, MERGED_TABLE, enums=("delivery_date", "delivery_sha256"))
-            counts = {
-                name: con.execute(f"SELECT count(*) FROM harmonized.{name}").fetchone()[0]
-                for name in [*contributors, *kept]
-                if name in contributors or exists(con, f"harmonized.{name}")
-            }
+            frame = read_columns(con, MERGED, enums=("delivery_date", "delivery_sha256"))
+            counts = harmonized_rows(con, [*contributors, *kept])
         return run_merged_gate(frame, harmonized_counts=counts).to_check_result()
 
     @dg.asset_check(
@@ -233,12 +222,16 @@ def build_checks(
             "recoverable from totals and other cells."
         ),
     )
-    def small_cells_gate(warehouse: Warehouse) -> dg.AssetCheckResult:
-        policy = load_policy(settings.policy_file)
+    def small_cells_gate(
+        warehouse: Warehouse, release_plan: ReleasePlanResource
+    ) -> dg.AssetCheckResult:
+        policy = release_plan.plan.policy
         threshold = policy.k
-        tables = read_aggregates(warehouse)
-        findings = audit_tables(tables, threshold)
-        guide = tables.get("about_tables")
+        with warehouse.connection(read_only=True) as con:
+            statistics = read_statistics(con)
+            victims = read_counted_victims(con) if policy.statistics.method == "cell_key" else None
+        findings = audit_tables(statistics, threshold)
+        guide = statistics.get("about_tables")
         stored = set(guide["protection"]) if guide is not None and "protection" in guide else set()
         if stored and stored != {policy.statistics.method}:
             findings.append(
@@ -246,8 +239,8 @@ def build_checks(
                     "about_tables", "protection", f"not the policy's {policy.statistics.method}"
                 )
             )
-        if policy.statistics.method == "cell_key":
-            findings += audit_recount(read_victims(warehouse), tables)
+        if victims is not None:
+            findings += audit_recount(victims, statistics)
         return _findings_result("statistics/aggregates", findings, threshold=threshold)
 
     @dg.asset_check(
@@ -262,14 +255,24 @@ def build_checks(
             "release's files, no class changed by 1..k-1 records."
         ),
     )
-    def release_gate(warehouse: Warehouse) -> dg.AssetCheckResult:
-        policy = load_policy(settings.policy_file)
+    def release_gate(
+        warehouse: Warehouse, release_plan: ReleasePlanResource
+    ) -> dg.AssetCheckResult:
+        plan = release_plan.plan
+        policy = plan.policy
         with warehouse.connection(read_only=True) as con:
-            total = con.execute(f"SELECT count(*) FROM {MERGED_TABLE}").fetchone()[0]
-            published = con.execute(f"SELECT count(*) FROM {CANDIDATE_TABLE}").fetchone()[0]
-            candidate, rows = numbered_table(con, CANDIDATE_TABLE)
-            findings = audit_release(candidate, policy, total_records=total, row_column=rows)
-            findings.append(_release_diff(con, settings, policy))
+            total = con.execute(f"SELECT count(*) FROM {MERGED}").fetchone()[0]
+            published = con.execute(f"SELECT count(*) FROM {CANDIDATE}").fetchone()[0]
+            candidate, rows = numbered_table(con, str(CANDIDATE))
+            findings = audit_release(
+                candidate,
+                policy,
+                total_records=total,
+                row_column=rows,
+                standard=plan.standard,
+                hierarchies=plan.hierarchies,
+            )
+            findings.append(_release_diff(con, settings, plan))
         rows = [(f.check, "passed" if f.passed else "FAILED", f.summary) for f in findings]
         failed = failures(findings)
         return dg.AssetCheckResult(
@@ -292,16 +295,16 @@ def build_checks(
 
 
 def _release_diff(
-    con: duckdb.DuckDBPyConnection, settings: Settings, policy: ReleasePolicy
+    con: duckdb.DuckDBPyConnection, settings: Settings, plan: ReleasePlan
 ) -> AuditFinding:
     """The candidate against the last published release's own files."""
     previous = latest_release(settings.releases_dir)
-    (composition,) = con.execute(f"SELECT composition FROM {FIGURES_TABLE}").fetchone()
+    (composition,) = con.execute(f"SELECT composition FROM {CANDIDATE_FIGURES}").fetchone()
     removed = (json.loads(composition) or {}).get("records_removed_at_once", 0)
     return release_diff(
         previous_records(con, previous) if previous else None,
-        con.table(CANDIDATE_TABLE),
-        policy,
+        con.table(str(CANDIDATE)),
+        plan.policy,
         removed=removed,
     )
 

@@ -77,7 +77,7 @@ def _accept(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from ctdc_assets.assets.acceptance import accept
-    from ctdc_assets.assets.contributors import raw_key
+    from ctdc_assets.assets.keys import raw_key
     from ctdc_assets.instance import prepare_instance_home
     from ctdc_assets.landing import sha256_file
 
@@ -163,8 +163,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _findings(args: argparse.Namespace) -> int:
     """The actual values behind the redacted ones, read from the encrypted warehouse."""
+    from ctdc_assets.assets.resources import Warehouse
     from ctdc_assets.findings import read_findings
-    from ctdc_assets.warehouse import Warehouse
 
     settings = Settings.from_env()
     if not settings.warehouse_file.exists():

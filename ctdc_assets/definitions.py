@@ -11,12 +11,12 @@ from ctdc_assets.assets.contributors import build_contributor_assets
 from ctdc_assets.assets.merged import build_merged_asset
 from ctdc_assets.assets.not_ready import build_not_ready_assets
 from ctdc_assets.assets.release import build_release_assets
+from ctdc_assets.assets.resources import ReleasePlanResource, Warehouse
 from ctdc_assets.assets.statistics import build_statistics_assets
 from ctdc_assets.automation import build_automation
 from ctdc_assets.checks import GreatExpectations, build_checks
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk, CrosswalkError, load_crosswalks
-from ctdc_assets.warehouse import Warehouse
 
 CONTRIBUTOR_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -70,6 +70,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         jobs=jobs,
         resources={
             "warehouse": Warehouse.from_settings(settings),
+            "release_plan": ReleasePlanResource.from_settings(settings),
             "great_expectations": GreatExpectations(),
         },
         # Every step that touches the warehouse is in one pool of one, so a process per

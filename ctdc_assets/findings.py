@@ -15,8 +15,9 @@ import polars as pl
 
 from ctdc_assets.crosswalk import Harmonized
 from ctdc_assets.quality.bridge import GateResult
+from ctdc_assets.warehouse.io import exists
+from ctdc_assets.warehouse.tables import FINDINGS
 
-TABLE = "audit.findings"
 SCHEMA = {
     "contributor": pl.String,
     "source": pl.String,  # "harmonize" or the gate
@@ -67,16 +68,18 @@ def record_findings(
     con: duckdb.DuckDBPyConnection, contributor: str, source: str, found: pl.DataFrame
 ) -> None:
     """Replace what `source` found for `contributor` (in the caller's transaction)."""
-    con.execute("CREATE SCHEMA IF NOT EXISTS audit")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {FINDINGS.schema}")
     con.execute(
-        f"CREATE TABLE IF NOT EXISTS {TABLE} (contributor VARCHAR, source VARCHAR, "
+        f"CREATE TABLE IF NOT EXISTS {FINDINGS} (contributor VARCHAR, source VARCHAR, "
         "kind VARCHAR, column_name VARCHAR, value VARCHAR, rows BIGINT, row_numbers VARCHAR)"
     )
-    con.execute(f"DELETE FROM {TABLE} WHERE contributor = ? AND source = ?", [contributor, source])
+    con.execute(
+        f"DELETE FROM {FINDINGS} WHERE contributor = ? AND source = ?", [contributor, source]
+    )
     if found.height:
         con.register("_findings", found.select(frame([]).columns))
         con.execute(
-            f"INSERT INTO {TABLE} SELECT ?, ?, kind, column_name, value, rows, row_numbers "
+            f"INSERT INTO {FINDINGS} SELECT ?, ?, kind, column_name, value, rows, row_numbers "
             "FROM _findings",
             [contributor, source],
         )
@@ -103,14 +106,10 @@ def terminal_lines(found: pl.DataFrame, source: str, limit: int = 5) -> list[str
 
 def read_findings(con: duckdb.DuckDBPyConnection, contributor: str) -> pl.DataFrame:
     """Everything recorded for `contributor`, most frequent first."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'audit' AND table_name = 'findings'"
-    ).fetchone()[0]
-    if not exists:
+    if not exists(con, FINDINGS):
         return pl.DataFrame(schema=SCHEMA)
     return con.execute(
-        f"SELECT * FROM {TABLE} WHERE contributor = ? "
+        f"SELECT * FROM {FINDINGS} WHERE contributor = ? "
         "ORDER BY source, kind, rows DESC NULLS LAST, column_name, value",
         [contributor],
     ).pl()

@@ -146,9 +146,9 @@ def _show_actual_values(outcome: RunOutcome, settings: Settings) -> None:
     (from `audit.findings`), which the instance and reports show redacted."""
     import polars as pl
 
+    from ctdc_assets.assets.resources import Warehouse
     from ctdc_assets.findings import read_findings, terminal_lines
     from ctdc_assets.landing import sha256_file
-    from ctdc_assets.warehouse import Warehouse
 
     names: dict[tuple[str, str], str] = {}
 

@@ -43,13 +43,13 @@ import pytest
 from conftest import Deployment, make_deployment
 
 from ctdc_assets.assets.gating import require_passed_gates
+from ctdc_assets.assets.resources import Warehouse
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import load_crosswalks, read_delivery
 from ctdc_assets.definitions import build_definitions
 from ctdc_assets.landing import sha256_file
 from ctdc_assets.runner import RunOutcome, run_pipeline
 from ctdc_assets.sample_data import write_sample
-from ctdc_assets.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
 

@@ -15,11 +15,11 @@ import dagster as dg
 import pytest
 from conftest import SMALL_SAMPLE, Deployment, make_deployment
 
+from ctdc_assets.assets.resources import Warehouse
 from ctdc_assets.config import Settings
 from ctdc_assets.definitions import build_definitions
 from ctdc_assets.runner import run_pipeline
 from ctdc_assets.sample_data import write_sample
-from ctdc_assets.warehouse import Warehouse
 
 
 def _records_by_contributor(settings: Settings) -> dict[str, int]:

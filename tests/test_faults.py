@@ -24,7 +24,7 @@ import dagster as dg
 import pytest
 from conftest import Deployment, make_deployment
 
-from ctdc_assets.assets.contributors import raw_key
+from ctdc_assets.assets.keys import raw_key
 from ctdc_assets.cli import main as cli_main
 from ctdc_assets.config import KeyProblem, Settings
 from ctdc_assets.instance import prepare_instance_home
@@ -32,7 +32,7 @@ from ctdc_assets.quality.report import latest_check_evaluations, quality_report
 from ctdc_assets.run_guard import HOST_TAG, PID_TAG
 from ctdc_assets.runner import run_pipeline
 from ctdc_assets.sample_data import write_sample
-from ctdc_assets.warehouse import connect
+from ctdc_assets.warehouse.database import connect
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from ctdc_assets.assets.contributors import harmonize_table, load_batches
 from ctdc_assets.crosswalk import (
     DeliveryError,
     harmonize,
@@ -23,6 +22,9 @@ from ctdc_assets.crosswalk import (
     readers,
 )
 from ctdc_assets.crosswalk.readers import iter_delivery
+from ctdc_assets.warehouse import tables
+from ctdc_assets.warehouse.harmonize import harmonize_table
+from ctdc_assets.warehouse.io import load_batches
 
 sample_data = pytest.importorskip("ctdc_assets.sample_data")
 
@@ -134,17 +136,17 @@ def test_identical_rows_without_case_id_numbered_across_chunks(sample, crosswalk
 def test_load_batches_all_or_nothing(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     first = pl.DataFrame({"a": ["1", "2"], "source_row": [2, 3]})
-    assert load_batches(con, "raw.t", iter([first, first])) == 4
+    assert load_batches(con, tables.Table("raw", "t"), iter([first, first])) == 4
 
     def broken():
         yield pl.DataFrame({"a": ["x"], "source_row": [2]})
         raise DeliveryError("d.csv: row 3: bad")
 
     with pytest.raises(DeliveryError):
-        load_batches(con, "raw.t", broken())
+        load_batches(con, tables.Table("raw", "t"), broken())
     assert con.execute("SELECT count(*) FROM raw.t").fetchone()[0] == 4
     with pytest.raises(ValueError, match="no rows"):
-        load_batches(con, "raw.t", iter([]))
+        load_batches(con, tables.Table("raw", "t"), iter([]))
     assert con.execute("SELECT a FROM raw.t ORDER BY rowid").fetchall() == [
         ("1",),
         ("2",),
@@ -169,11 +171,13 @@ def test_harmonize_table_equals_harmonize(tmp_path: Path, sample, crosswalks, na
             if c not in cw.used_columns() and c not in ("source_row", "source_sheet")
         ),
     )
-    load_batches(con, f"raw.{name}", iter([delivered.head(700), delivered.slice(700)]))
-    result = harmonize_table(con, cw, f"raw.{name}", f"harmonized.{name}", KEY, chunk_rows=101)
+    load_batches(con, tables.raw(name), iter([delivered.head(700), delivered.slice(700)]))
+    result = harmonize_table(
+        con, cw, tables.raw(name), tables.harmonized(name), KEY, chunk_rows=101
+    )
     expected = harmonize(cw, delivered, KEY)
     assert delivered[cw.case_id].null_count() > 5
-    stored = con.execute(f"SELECT * FROM harmonized._staging_{name} ORDER BY rowid").pl()
+    stored = con.execute(f"SELECT * FROM {tables.harmonized(name).staging} ORDER BY rowid").pl()
     assert_frame_equal(stored, expected.frame)
     assert result.counts == expected.counts
     assert_frame_equal(result.unmapped, expected.unmapped)

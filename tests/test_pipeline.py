@@ -16,11 +16,11 @@ import duckdb
 import polars as pl
 import pytest
 
+from ctdc_assets.assets.resources import Warehouse
 from ctdc_assets.config import Settings
 from ctdc_assets.runner import run_pipeline
 from ctdc_assets.sample_data import CANARY_PREFIX
 from ctdc_assets.standard import load_standard
-from ctdc_assets.warehouse import Warehouse
 
 CONTRIBUTORS = ("case_agency", "hotline", "ngo_network")
 

@@ -20,9 +20,9 @@ import pytest
 from ctdc_assets.anonymize import load_policy
 from ctdc_assets.anonymize.engine import anonymize
 from ctdc_assets.anonymize.increment import WITHHELD_CLASS
+from ctdc_assets.assets.resources import Warehouse
 from ctdc_assets.config import Settings
 from ctdc_assets.release.verify import verify_release
-from ctdc_assets.warehouse import Warehouse
 from tests.conftest import SMALL_SAMPLE, make_deployment
 from tests.test_release_diff import diff_attack
 

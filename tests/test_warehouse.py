@@ -9,8 +9,9 @@ import polars as pl
 import pytest
 from conftest import Deployment
 
+from ctdc_assets.assets.resources import Warehouse
 from ctdc_assets.config import Settings
-from ctdc_assets.warehouse import Warehouse, replace_table
+from ctdc_assets.warehouse.io import replace_table
 
 CANARY = "CANARY-warehouse-7f3a9c"
 
@@ -25,7 +26,7 @@ def _write_canary(settings: Settings) -> Warehouse:
 def test_the_file_holds_no_plaintext_and_needs_the_key(deployment: Deployment) -> None:
     settings = deployment.settings
     warehouse = _write_canary(settings)
-    assert warehouse.read_table("raw.people")["name"][0] == CANARY
+    assert _read(warehouse, "raw.people")["name"][0] == CANARY
 
     raw_bytes = settings.warehouse_file.read_bytes()
     assert CANARY.encode() not in raw_bytes
@@ -69,7 +70,7 @@ def _opened_by_another_process(settings: Settings) -> str:
 
     script = (
         "from pathlib import Path\n"
-        "from ctdc_assets.warehouse import connect\n"
+        "from ctdc_assets.warehouse.database import connect\n"
         f"con = connect(Path({str(settings.warehouse_file)!r}), key={settings.warehouse_key()!r})\n"
         "print(con.execute('SELECT count(*) FROM raw.people').fetchone()[0])\n"
     )
@@ -99,4 +100,9 @@ def test_writing_inside_a_read_only_use_is_refused(deployment: Deployment) -> No
         warehouse.connection(),
     ):
         pass
-    assert warehouse.read_table("raw.people").height == 1000  # and the file is usable after
+    assert _read(warehouse, "raw.people").height == 1000  # and the file is usable after
+
+
+def _read(warehouse: Warehouse, table: str) -> pl.DataFrame:
+    with warehouse.connection(read_only=True) as con:
+        return con.execute(f"SELECT * FROM {table}").pl()

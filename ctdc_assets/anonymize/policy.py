@@ -184,15 +184,23 @@ def _level_problems(name: str, qi: QuasiIdentifier, standard: Standard) -> list[
 def load_policy(path: Path) -> ReleasePolicy:
     """Read and validate a release policy YAML file."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        policy = ReleasePolicy.model_validate(data)
-    except (OSError, yaml.YAMLError, ValueError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
         raise PolicyError(f"{path}: {exc}") from exc
+    return parse_policy(text, source=path)
+
+
+def parse_policy(text: str, *, source: Path | str) -> ReleasePolicy:
+    """Validate a release policy's YAML text (`source` names it in errors)."""
+    try:
+        policy = ReleasePolicy.model_validate(yaml.safe_load(text))
+    except (yaml.YAMLError, ValueError) as exc:
+        raise PolicyError(f"{source}: {exc}") from exc
     from ctdc_assets.anonymize.hierarchies import build_hierarchies
 
     try:
         policy.validate_against(load_standard())
         build_hierarchies(policy)  # cut points that split a band, regions of every country
     except (PolicyError, ValueError) as exc:
-        raise PolicyError(f"{path}: {exc}") from exc
+        raise PolicyError(f"{source}: {exc}") from exc
     return policy

@@ -31,6 +31,7 @@ import dagster as dg
 
 from ctdc_assets.anonymize.codebook import codebook_extension
 from ctdc_assets.anonymize.policy import load_policy
+from ctdc_assets.assets.keys import CANDIDATE_KEY, MERGED_KEY, harmonized_key, raw_key, table_of
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
 from ctdc_assets.crosswalk.model import ListRule, rule_columns
@@ -170,21 +171,20 @@ class _CatalogSpecs:
                 if layer == "harmonized"
                 else {
                     c: [
-                        dg.TableColumnDep(asset_key=dg.AssetKey(["harmonized", h]), column_name=c)
+                        dg.TableColumnDep(asset_key=harmonized_key(h), column_name=c)
                         for h in self.contributors
                     ]
                     for c in columns
                 }
             )
             return {
-                "dagster/table_name": f"{layer}.{name}",
+                "dagster/table_name": str(table_of(key)),
                 "dagster/column_schema": _schema(columns, described),
                 "dagster/column_lineage": dg.TableColumnLineage(lineage),
             }
-        if key.path == ["release", "candidate"]:
-            merged = dg.AssetKey(["merged", "victims"])
+        if key == CANDIDATE_KEY:
             return {
-                "dagster/table_name": "release.candidate",
+                "dagster/table_name": str(table_of(key)),
                 "dagster/column_schema": _schema(
                     self.release_columns, described | self.region_descriptions
                 ),
@@ -192,7 +192,7 @@ class _CatalogSpecs:
                     {
                         c: [
                             dg.TableColumnDep(
-                                asset_key=merged, column_name=self.region_sources.get(c, c)
+                                asset_key=MERGED_KEY, column_name=self.region_sources.get(c, c)
                             )
                         ]
                         for c in self.release_columns
@@ -200,14 +200,14 @@ class _CatalogSpecs:
                 ),
             }
         if layer == "raw":
-            return {"dagster/table_name": f"raw.{name}"}
+            return {"dagster/table_name": str(table_of(key))}
         return {}
 
     def _crosswalk_lineage(self, contributor: str) -> dict[str, list[dg.TableColumnDep]]:
         crosswalk = self.contributors.get(contributor)
         if crosswalk is None:
             return {}
-        raw = dg.AssetKey(["raw", contributor])
+        raw = raw_key(contributor)
         lineage: dict[str, list[dg.TableColumnDep]] = {}
         for variable, rule in crosswalk.variables.items():
             deps = [dg.TableColumnDep(asset_key=raw, column_name=c) for c in rule_columns(rule)]

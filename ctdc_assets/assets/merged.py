@@ -5,16 +5,15 @@ from collections.abc import Callable, Sequence
 
 import dagster as dg
 
-from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS, harmonized_key
+from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS
 from ctdc_assets.assets.gating import require_passed_gates
-from ctdc_assets.assets.metadata import changes_by_key, exists, markdown_table, table_metadata
-from ctdc_assets.bounded import BIG_STATEMENT_MEMORY, duckdb_settings
+from ctdc_assets.assets.keys import MERGED_KEY, harmonized_key
+from ctdc_assets.assets.metadata import changes_by_key, markdown_table, table_metadata
+from ctdc_assets.assets.resources import POOL, Warehouse
 from ctdc_assets.standard import CELL_RECORD_KEY, load_standard
-from ctdc_assets.warehouse import POOL, Warehouse
-
-MERGED_KEY = dg.AssetKey(["merged", "victims"])
-MERGED_TABLE = "merged.victims"
-STAGING_TABLE = "merged.victims_next"
+from ctdc_assets.warehouse.bounded import BIG_STATEMENT_MEMORY, duckdb_settings
+from ctdc_assets.warehouse.io import exists, swap_in
+from ctdc_assets.warehouse.tables import MERGED, MERGED_NEXT, harmonized
 
 
 def cell_record_key_sql(secret: bytes) -> tuple[str, list[str]]:
@@ -53,13 +52,13 @@ def build_merged_asset(
         columns = standard.columns + standard.internal_columns
         selected = ", ".join(f'"{c}"' for c in columns)
         with warehouse.connection() as con:
-            missing = [c for c in contributors if not exists(con, f"harmonized.{c}")]
+            missing = [c for c in contributors if not exists(con, harmonized(c))]
             if missing:
                 raise RuntimeError(
                     "merged/victims needs every contributor's harmonized table; not yet "
                     f"materialized: {', '.join(f'harmonized/{c}' for c in missing)}"
                 )
-            stale = [c for c in kept if exists(con, f"harmonized.{c}")]
+            stale = [c for c in kept if exists(con, harmonized(c))]
             for contributor in kept:
                 context.log.warning(
                     f"{contributor}: not ready (see its raw asset); "
@@ -70,17 +69,17 @@ def build_merged_asset(
                     )
                 )
             union = " UNION ALL ".join(
-                f"SELECT {selected} FROM harmonized.{c}" for c in sorted([*contributors, *stale])
+                f"SELECT {selected} FROM {harmonized(c)}" for c in sorted([*contributors, *stale])
             )
             # Built in the warehouse file (compressed, spilled under memory pressure), not
             # as a TEMP table held in memory: at 10M records that alone took GBs, and the
             # rename below saves copying the table once more.
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {MERGED_TABLE.split('.')[0]}")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {MERGED.schema}")
             key_sql, key_parameters = cell_record_key_sql(cell_key_secret())
             with duckdb_settings(con, memory_limit=BIG_STATEMENT_MEMORY):
                 con.execute(
                     f"""
-                    CREATE OR REPLACE TABLE {STAGING_TABLE} AS
+                    CREATE OR REPLACE TABLE {MERGED_NEXT} AS
                     SELECT *, {key_sql} FROM ({union})
                     QUALIFY row_number() OVER (
                         PARTITION BY record_key ORDER BY loaded_at DESC, delivery_sha256 DESC) = 1
@@ -89,16 +88,15 @@ def build_merged_asset(
                     key_parameters,
                 )
                 changes = changes_by_key(
-                    con, MERGED_TABLE, STAGING_TABLE, key="record_key", compared=standard.columns
+                    con, MERGED, MERGED_NEXT, key="record_key", compared=standard.columns
                 )
             con.execute("BEGIN TRANSACTION")  # readers see the old table or the new one
-            con.execute(f"DROP TABLE IF EXISTS {MERGED_TABLE}")
-            con.execute(f"ALTER TABLE {STAGING_TABLE} RENAME TO {MERGED_TABLE.split('.')[1]}")
+            swap_in(con, MERGED, MERGED_NEXT)
             con.execute("COMMIT")
             per_contributor = con.execute(
-                f"SELECT contributor, count(*) FROM {MERGED_TABLE} GROUP BY ALL ORDER BY 1"
+                f"SELECT contributor, count(*) FROM {MERGED} GROUP BY ALL ORDER BY 1"
             ).fetchall()
-            metadata = table_metadata(con, MERGED_TABLE)
+            metadata = table_metadata(con, MERGED)
         return dg.MaterializeResult(
             metadata=metadata
             | changes

@@ -10,17 +10,17 @@ from collections.abc import Collection, Sequence
 
 import dagster as dg
 import duckdb
+from tabulate import tabulate
 
 from ctdc_assets.redaction import count_of
-
-
-def _quote(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
+from ctdc_assets.warehouse.bounded import quote
+from ctdc_assets.warehouse.io import exists
+from ctdc_assets.warehouse.tables import Table
 
 
 def table_metadata(
     con: duckdb.DuckDBPyConnection,
-    table: str,
+    table: Table,
     *,
     personal_columns: Collection[str] = (),
     known_columns: Collection[str] | None = None,
@@ -47,7 +47,7 @@ def table_metadata(
     metadata = {
         "dagster/row_count": dg.MetadataValue.int(rows[0] if rows else 0),
         "dagster/column_schema": dg.MetadataValue.table_schema(schema),
-        "table": dg.MetadataValue.text(table),
+        "table": dg.MetadataValue.text(str(table)),
     }
     if unknown:
         metadata["unknown_columns"] = dg.MetadataValue.text(
@@ -62,25 +62,18 @@ def markdown_table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> s
     def cell(value: object) -> str:
         return str(value).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |"]
-    lines.append("|" + "---|" * len(header))
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    schema, name = table.split(".")
-    found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, name],
-    ).fetchone()
-    return bool(found and found[0])
+    return tabulate(
+        [[cell(v) for v in row] for row in rows],
+        [cell(h) for h in header],
+        tablefmt="github",
+        disable_numparse=True,
+    )
 
 
 def changes_by_key(
     con: duckdb.DuckDBPyConnection,
-    old_table: str,
-    new_relation: str,
+    old_table: Table,
+    new_relation: Table,
     *,
     key: str,
     compared: Sequence[str],
@@ -94,8 +87,8 @@ def changes_by_key(
             "rows_removed": dg.MetadataValue.int(0),
             "rows_changed": dg.MetadataValue.int(0),
         }
-    k = _quote(key)
-    values = ", ".join(_quote(c) for c in compared)
+    k = quote(key)
+    values = ", ".join(quote(c) for c in compared)
     added, removed, changed = con.execute(
         f"""
         WITH n AS (SELECT {k} AS key, hash({values}) AS h FROM {new_relation}),

@@ -10,8 +10,8 @@ passed its gates, until it is fixed.
 
 import dagster as dg
 
-from ctdc_assets.assets.contributors import harmonized_key, raw_key
-from ctdc_assets.warehouse import POOL
+from ctdc_assets.assets.keys import harmonized_key, raw_key
+from ctdc_assets.assets.resources import POOL
 
 
 def build_not_ready_assets(contributor: str, message: str) -> list[dg.AssetsDefinition]:

@@ -10,22 +10,23 @@ from collections.abc import Sequence
 import dagster as dg
 import polars as pl
 
-from ctdc_assets.anonymize import load_policy
 from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS
 from ctdc_assets.assets.gating import require_passed_gates
-from ctdc_assets.assets.merged import MERGED_KEY, MERGED_TABLE
+from ctdc_assets.assets.keys import (
+    AGGREGATES_KEY,
+    CANDIDATE_KEY,
+    DASHBOARD_KEY,
+    MERGED_KEY,
+    PUBLISHED_KEY,
+)
 from ctdc_assets.assets.metadata import markdown_table, table_metadata
-from ctdc_assets.assets.statistics import AGGREGATES_KEY, DASHBOARD_KEY
+from ctdc_assets.assets.resources import POOL, ReleasePlanResource, Warehouse
 from ctdc_assets.config import Settings
+from ctdc_assets.quality.report import latest_check_evaluations
 from ctdc_assets.release.bundle import latest_release
 from ctdc_assets.release.publish import publish_release
-from ctdc_assets.standard import load_standard
-from ctdc_assets.warehouse import POOL, Warehouse, replace_table
-
-CANDIDATE_KEY = dg.AssetKey(["release", "candidate"])
-PUBLISHED_KEY = dg.AssetKey(["release", "published"])
-CANDIDATE_TABLE = "release.candidate"
-FIGURES_TABLE = "release.candidate_figures"
+from ctdc_assets.warehouse.io import replace_table
+from ctdc_assets.warehouse.tables import CANDIDATE, CANDIDATE_FIGURES, FRESH, MERGED
 
 
 def figures_table(figures: dict) -> str:
@@ -60,7 +61,9 @@ def build_release_assets(
             "generalization plus local suppression, with region columns."
         ),
     )
-    def candidate(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def candidate(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, release_plan: ReleasePlanResource
+    ) -> dg.MaterializeResult:
         require_passed_gates(context.instance, [MERGED_KEY])
         # Imported here: the anonymizer needs pandas (~0.5 s to import), and most runs (a
         # delivery's refresh) never reach this step.
@@ -69,25 +72,23 @@ def build_release_assets(
             figures_of_table,
             write_candidate,
         )
-        from ctdc_assets.release.compose import FRESH_TABLE, compose_candidate
+        from ctdc_assets.release.compose import compose_candidate
 
-        policy = load_policy(settings.policy_file)
-        standard = load_standard()
+        plan = release_plan.plan
+        policy, given = plan.policy, {"standard": plan.standard, "hierarchies": plan.hierarchies}
         with warehouse.connection(read_only=True) as con:
-            result = anonymize_table(con, MERGED_TABLE, policy, standard=standard)
+            result = anonymize_table(con, MERGED, policy, **given)
         generalization = result.recoding.generalization
         with warehouse.connection() as con:
-            write_candidate(con, MERGED_TABLE, FRESH_TABLE, result, policy, keys=True)
-            composition = compose_candidate(con, MERGED_TABLE, CANDIDATE_TABLE, policy, standard)
+            write_candidate(con, MERGED, FRESH, result, policy, keys=True, **given)
+            composition = compose_candidate(con, MERGED, CANDIDATE, plan)
             composed = composition.report() if composition else None
             figures = result.figures
             if composition is not None:
-                figures = figures_of_table(
-                    con, CANDIDATE_TABLE, MERGED_TABLE, policy, result.recoding, standard=standard
-                )
+                figures = figures_of_table(con, CANDIDATE, MERGED, policy, result.recoding, **given)
             replace_table(
                 con,
-                FIGURES_TABLE,
+                CANDIDATE_FIGURES,
                 pl.DataFrame(
                     {
                         "figures": [json.dumps(figures)],
@@ -97,7 +98,7 @@ def build_release_assets(
                     }
                 ),
             )
-            metadata = table_metadata(con, CANDIDATE_TABLE)
+            metadata = table_metadata(con, CANDIDATE)
         return dg.MaterializeResult(
             metadata=metadata
             | {
@@ -122,9 +123,12 @@ def build_release_assets(
             "dashboard), written atomically; earlier releases are never touched."
         ),
     )
-    def published(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def published(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, release_plan: ReleasePlanResource
+    ) -> dg.MaterializeResult:
         require_passed_gates(context.instance, [CANDIDATE_KEY, AGGREGATES_KEY])
-        release = publish_release(settings, warehouse, context.instance, gates)
+        verdicts = latest_check_evaluations(context.instance, gates)
+        release = publish_release(settings, warehouse, release_plan.plan, verdicts)
         if not release.new:
             context.log.info(f"Same content as release {release.release_id}: nothing published")
         return dg.MaterializeResult(

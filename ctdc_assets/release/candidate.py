@@ -31,8 +31,9 @@ from ctdc_assets.anonymize.engine import (
 )
 from ctdc_assets.anonymize.hierarchies import Hierarchy, build_hierarchies
 from ctdc_assets.anonymize.policy import ReleasePolicy
-from ctdc_assets.bounded import BIG_STATEMENT_MEMORY, duckdb_settings, quote, read_columns
 from ctdc_assets.standard import Standard, load_standard
+from ctdc_assets.warehouse.bounded import BIG_STATEMENT_MEMORY, duckdb_settings, quote, read_columns
+from ctdc_assets.warehouse.tables import Table
 
 BATCH_ROWS = 500_000  # rows hashed at a time
 _ROW = "_row"
@@ -50,7 +51,7 @@ class Candidate:
 
 def anonymize_table(
     con: duckdb.DuckDBPyConnection,
-    table: str,
+    table: Table,
     policy: ReleasePolicy,
     *,
     standard: Standard | None = None,
@@ -82,8 +83,8 @@ def anonymize_table(
 
 def figures_of_table(
     con: duckdb.DuckDBPyConnection,
-    published_table: str,
-    source_table: str,
+    published_table: Table,
+    source_table: Table,
     policy: ReleasePolicy,
     recoding: Recoding,
     *,
@@ -101,7 +102,7 @@ def figures_of_table(
 
 def _row_hashes(
     con: duckdb.DuckDBPyConnection,
-    table: str,
+    table: Table,
     policy: ReleasePolicy,
     standard: Standard,
     hierarchies: dict[str, Hierarchy],
@@ -131,8 +132,8 @@ def _row_hashes(
 
 def write_candidate(
     con: duckdb.DuckDBPyConnection,
-    source: str,
-    target: str,
+    source: Table,
+    target: Table,
     candidate: Candidate,
     policy: ReleasePolicy,
     *,
@@ -175,7 +176,7 @@ def write_candidate(
         )
         if keys:
             select += f", v.record_key, {source_hash_sql(standard.columns, 'v')} AS source_hash"
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {target.split('.')[0]}")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {target.schema}")
         # One thread, as `replace_table` writes: at 92k records half the CPU of two.
         with duckdb_settings(con, memory_limit=BIG_STATEMENT_MEMORY, threads=1):
             con.execute(

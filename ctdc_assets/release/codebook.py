@@ -15,6 +15,7 @@ import polars as pl
 from markdown_it import MarkdownIt
 
 from ctdc_assets.anonymize.codebook import codebook_extension
+from ctdc_assets.anonymize.hierarchies import Hierarchy
 from ctdc_assets.anonymize.policy import ReleasePolicy
 from ctdc_assets.crosswalk import Crosswalk
 from ctdc_assets.regions import country_name
@@ -65,6 +66,7 @@ def column_docs(
     crosswalks: Mapping[str, Crosswalk],
     standard: Standard | None = None,
     frequencies: Frequencies | None = None,
+    hierarchies: dict[str, Hierarchy] | None = None,
 ) -> list[ColumnDoc]:
     """One entry per published column, in published order.
 
@@ -73,7 +75,7 @@ def column_docs(
     code, year and list label that occurs, and how many records hold each.
     """
     standard = standard or load_standard()
-    extension = codebook_extension(policy, standard=standard)
+    extension = codebook_extension(policy, standard=standard, hierarchies=hierarchies)
     producers = supplied_by(crosswalks)
     docs: dict[str, ColumnDoc] = {}
     for var in standard.variables:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from ctdc_assets.bounded import quote
+from ctdc_assets.warehouse.bounded import quote
 
 EMPTY = ""  # an empty cell (none in a sound release)
 

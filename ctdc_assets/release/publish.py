@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-import dagster as dg
-
-from ctdc_assets.anonymize import load_policy
-from ctdc_assets.assets.statistics import cell_key_params, read_aggregates, read_figures
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import load_crosswalks
-from ctdc_assets.quality.report import latest_check_evaluations, quality_report
+from ctdc_assets.quality.report import quality_report
 from ctdc_assets.release.bundle import BundleContent, new_release_id, write_bundle
 from ctdc_assets.release.codebook import (
     codebook_html,
@@ -25,11 +21,13 @@ from ctdc_assets.release.codebook import (
 )
 from ctdc_assets.release.compose import record_published
 from ctdc_assets.release.frequencies import value_frequencies
+from ctdc_assets.release.plan import ReleasePlan
 from ctdc_assets.release.verify import verify_contents
-from ctdc_assets.standard import load_standard
 from ctdc_assets.statistics.aggregates import PTABLE
 from ctdc_assets.statistics.cellkey import CellKeyParams, properties
-from ctdc_assets.warehouse import Warehouse
+from ctdc_assets.warehouse.database import Connections
+from ctdc_assets.warehouse.statistics import read_protection_figures, read_statistics
+from ctdc_assets.warehouse.tables import CANDIDATE, CANDIDATE_FIGURES, MERGED
 
 
 @dataclass(frozen=True)
@@ -58,30 +56,27 @@ def statistics_method(params: CellKeyParams | None, tables: dict) -> dict:
 
 def publish_release(
     settings: Settings,
-    warehouse: Warehouse,
-    instance: dg.DagsterInstance,
-    check_keys: Iterable[dg.AssetCheckKey],
+    warehouse: Connections,
+    plan: ReleasePlan,
+    gate_evaluations: Iterable[Any],
 ) -> PublishedRelease:
-    """Publish the current candidate with the latest verdict of every gate."""
-
-    standard = load_standard()
-    policy = load_policy(settings.policy_file)
+    """Publish the current candidate with the latest verdict of every gate (Dagster's
+    check evaluations, which the quality report renders)."""
+    standard, policy = plan.standard, plan.policy
     release_id = new_release_id()
-    tables = read_aggregates(warehouse)
-    statistics = statistics_method(cell_key_params(policy), tables) | {
-        "figures": read_figures(warehouse)
-    }
-    policy_text = settings.policy_file.read_text(encoding="utf-8")
     with warehouse.connection(read_only=True) as con:
-        published = con.execute("SELECT count(*) FROM release.candidate").fetchone()[0]
+        tables = read_statistics(con)
+        statistics = statistics_method(plan.cell_key, tables) | {
+            "figures": read_protection_figures(con)
+        }
+        published = con.execute(f"SELECT count(*) FROM {CANDIDATE}").fetchone()[0]
         figures, generalization, merged_records, composition = con.execute(
-            "SELECT figures, generalization, merged_records, composition "
-            "FROM release.candidate_figures"
+            f"SELECT figures, generalization, merged_records, composition FROM {CANDIDATE_FIGURES}"
         ).fetchone()
         composition = json.loads(composition) or {"first_release": True}
         provenance = con.execute(
             "SELECT contributor, delivery_date, delivery_sha256, count(*) AS records "
-            "FROM merged.victims GROUP BY ALL ORDER BY contributor"
+            f"FROM {MERGED} GROUP BY ALL ORDER BY contributor"
         ).fetchall()
         created = datetime.now(UTC).isoformat(timespec="seconds")
         in_release = {row[0] for row in provenance}
@@ -91,7 +86,11 @@ def publish_release(
             if name in in_release
         }
         docs = column_docs(
-            policy, crosswalks, standard, value_frequencies(con, "release.candidate")
+            policy,
+            crosswalks,
+            standard,
+            value_frequencies(con, CANDIDATE),
+            hierarchies=plan.hierarchies,
         )
         codebook = codebook_markdown(docs, policy, release_id, standard, published, statistics)
         package = datapackage(
@@ -109,16 +108,14 @@ def publish_release(
             "codebook.md": codebook,
             "codebook.html": codebook_html(codebook, f"Codebook {release_id}"),
             "datapackage.json": json.dumps(package, indent=2, ensure_ascii=False),
-            "quality_report.md": quality_report(
-                latest_check_evaluations(instance, check_keys), release_id=release_id
-            )
+            "quality_report.md": quality_report(gate_evaluations, release_id=release_id)
             + composition_section(composition),
         }
         manifest = {
             "created_at": created,
             "standard": {"name": standard.name, "version": standard.version},
             "policy": policy.model_dump(mode="json"),
-            "policy_sha256": hashlib.sha256(policy_text.encode()).hexdigest(),
+            "policy_sha256": plan.policy_sha256,
             "quasi_identifiers": policy.release_qi_columns,
             "counts": {
                 "records_before_anonymization": merged_records,
@@ -136,7 +133,7 @@ def publish_release(
             "statistics": statistics,
         }
         content = BundleContent(
-            records=con.table("release.candidate"),  # streamed from DuckDB to the files
+            records=con.table(str(CANDIDATE)),  # streamed from DuckDB to the files
             tables=tables,
             files={"dashboard.html": settings.data_dir / "staging" / "dashboard.html"},
             texts=texts,
@@ -158,7 +155,7 @@ def publish_release(
     new = path.name == release_id
     if new:  # an unchanged release keeps the state it was published with
         with warehouse.connection() as con:
-            record_published(con, "release.candidate")
+            record_published(con)
     files = json.loads((path / "manifest.json").read_text())["files"]
     return PublishedRelease(path, path.name, published, files, new=new)
 

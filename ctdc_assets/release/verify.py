@@ -34,13 +34,13 @@ from ctdc_assets.anonymize import audit_release, failures, load_policy
 from ctdc_assets.anonymize.audit import AuditFinding
 from ctdc_assets.anonymize.hierarchies import Hierarchy, build_hierarchies
 from ctdc_assets.anonymize.policy import ReleasePolicy
-from ctdc_assets.bounded import quote
 from ctdc_assets.config import Settings
 from ctdc_assets.landing import sha256_file
 from ctdc_assets.release.bundle import MANIFEST, RECORDS_CSV, RECORDS_PARQUET, formula_cells
 from ctdc_assets.release.consistency import codebook_problems, statistics_problems
 from ctdc_assets.release.signing import SIGNATURE, check_signature, signed_file_problems
 from ctdc_assets.standard import load_standard
+from ctdc_assets.warehouse.bounded import quote
 
 
 @contextmanager

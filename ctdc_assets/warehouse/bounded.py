@@ -19,6 +19,8 @@ from contextlib import contextmanager
 import duckdb
 import polars as pl
 
+from ctdc_assets.warehouse.tables import Table
+
 
 def quote(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
@@ -26,14 +28,14 @@ def quote(column: str) -> str:
 
 def read_columns(
     con: duckdb.DuckDBPyConnection,
-    table: str,
+    table: Table | str,
     columns: Sequence[str] | None = None,
     *,
     enums: Collection[str] | None = None,
 ) -> pl.DataFrame:
     """`columns` (default: all) of `table` in its stored order; the text columns named in
     `enums` (default: every text column) as Enums of their distinct values."""
-    names = list(columns) if columns is not None else con.table(table).columns
+    names = list(columns) if columns is not None else con.table(str(table)).columns
     out: dict[str, pl.Series] = {}
     for name in names:
         series = con.execute(f"SELECT {quote(name)} FROM {table}").pl().to_series()

@@ -1,6 +1,6 @@
-"""The DuckDB warehouse as a Dagster resource.
+"""The warehouse file: one embedded DuckDB file, encrypted at rest (the raw layer holds
+personal data).
 
-One embedded DuckDB file, encrypted at rest (the raw layer holds personal data).
 DuckDB allows one writing process per file, so the file is attached only while an
 asset or check uses it, read-only where possible, and every asset and check that uses
 it sits in the `warehouse` concurrency pool (limit 1, see dagster.yaml).
@@ -16,18 +16,15 @@ import importlib.util
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-import dagster as dg
 import duckdb
-import polars as pl
 
-from ctdc_assets.bounded import duckdb_settings
 from ctdc_assets.config import Settings
 
-POOL = "warehouse"
 CATALOG = "warehouse"
 REBUILD = "`ctdc warehouse rebuild` rebuilds it from the landing folders"
 
@@ -170,58 +167,28 @@ def attached(
                 state.database.execute(f"DETACH {CATALOG}")
 
 
-class Warehouse(dg.ConfigurableResource):
-    """Connections to the warehouse while a step needs it; the key never enters the run config."""
+class Connections(Protocol):
+    """Anything that hands out warehouse connections (the file, the Dagster resource)."""
 
-    path: str
+    def connection(
+        self, *, read_only: bool = False
+    ) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Warehouse:
-        return cls(path=str(settings.warehouse_file))
+
+@dataclass(frozen=True)
+class WarehouseFile:
+    """Connections to the warehouse file while a step needs it; the key is read from
+    the settings at each use, so it never enters a run's config."""
+
+    path: Path
 
     @contextmanager
     def connection(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         settings = Settings.from_env()
         with attached(
-            Path(self.path),
+            self.path,
             key=settings.warehouse_key(),
             read_only=read_only,
             temp_dir=settings.data_dir / "tmp",
         ) as con:
             yield con
-
-    def read_table(self, table: str) -> pl.DataFrame:
-        with self.connection(read_only=True) as con:
-            return con.execute(f"SELECT * FROM {table}").pl()
-
-    def table_exists(self, table: str) -> bool:
-        schema, name = table.split(".")
-        if not Path(self.path).exists():
-            return False
-        with self.connection(read_only=True) as con:
-            found = con.execute(
-                "SELECT count(*) FROM information_schema.tables "
-                "WHERE table_catalog = ? AND table_schema = ? AND table_name = ?",
-                [CATALOG, schema, name],
-            ).fetchone()
-        return bool(found and found[0])
-
-
-def replace_table(con: duckdb.DuckDBPyConnection, table: str, source: pl.DataFrame | str) -> None:
-    """Swap a table's contents for `source` (a frame or a relation name) atomically.
-
-    Written with one DuckDB thread: a parallel insert into the encrypted file leaves
-    half-filled row groups that compress badly, and measured at 92,000 rows it took twice
-    the CPU and twice the time of a single-threaded one (at 1,000,000 rows: the same).
-    """
-    schema = table.split(".")[0]
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    with duckdb_settings(con, threads=1):
-        if isinstance(source, str):
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {source}")
-            return
-        con.register("_incoming", source)
-        try:
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _incoming")
-        finally:
-            con.unregister("_incoming")
