@@ -8,6 +8,7 @@ import dagster as dg
 
 from ctdc_assets.assets.catalog import described, freshness_sensor, landing_assets
 from ctdc_assets.assets.contributors import build_contributor_assets
+from ctdc_assets.assets.gating import refreshed_when_gates_pass
 from ctdc_assets.assets.merged import build_merged_asset
 from ctdc_assets.assets.not_ready import build_not_ready_assets
 from ctdc_assets.assets.release import build_release_assets
@@ -63,7 +64,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     if freshness:
         sensors.append(freshness_sensor(freshness))
     return dg.Definitions(
-        assets=[*landing, *described(assets, settings, contributors)],
+        assets=[*landing, *refreshed_when_gates_pass(described(assets, settings, contributors))],
         asset_checks=[*checks, *freshness],
         sensors=sensors,
         schedules=schedules,

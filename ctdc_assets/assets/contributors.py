@@ -27,11 +27,6 @@ from ctdc_assets.warehouse.bounded import duckdb_settings
 from ctdc_assets.warehouse.harmonize import harmonize_table
 from ctdc_assets.warehouse.io import load_batches, swap_in
 
-#: Downstream layers refresh when an input changes, but only after its gates passed.
-REFRESH_WHEN_GATES_PASS = (
-    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
-)
-
 
 def build_contributor_assets(
     contributor: str, crosswalk: Crosswalk, settings: Settings
@@ -99,7 +94,6 @@ def build_contributor_assets(
         group_name="harmonized",
         pool=POOL,
         kinds={"duckdb", "polars"},
-        automation_condition=REFRESH_WHEN_GATES_PASS,
         description=(
             f"{contributor} mapped to the CTDC standard through crosswalks/{contributor}.yaml: "
             "consent and scope filters applied, re-sent cases de-duplicated, direct "

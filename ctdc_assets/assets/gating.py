@@ -7,12 +7,14 @@ every asset downstream of a gate first asks the instance: did the latest gate of
 input pass, on that input's latest materialization? If not, it refuses to run.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import (
     COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
 )
+
+from ctdc_assets.assets.keys import PUBLISHED_KEY
 
 #: The gate (blocking check) of each gated asset, by asset key (layer, or layer/name).
 GATE_NAMES = {
@@ -55,3 +57,28 @@ def require_passed_gates(instance: dg.DagsterInstance, inputs: Iterable[dg.Asset
         raise dg.Failure(
             description="Refusing to read data that did not pass its gate: " + "; ".join(problems)
         )
+
+
+#: Downstream layers refresh when an input changes, but only after its gates passed.
+REFRESH_WHEN_GATES_PASS = (
+    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)
+#: Layers that never refresh on their own: raw waits for the landing sensor, landing
+#: is observed, and publication runs on the release schedule or by hand.
+_NOT_REFRESHED = {"raw", "landing"}
+
+
+def refreshed_when_gates_pass(assets: Sequence[dg.AssetsDefinition]) -> list:
+    """The refresh condition, applied once to every asset downstream of a gate (a
+    contributor that is not ready does not refresh: it only fails)."""
+
+    def refreshed(spec: dg.AssetSpec) -> dg.AssetSpec:
+        if (
+            spec.key.path[0] in _NOT_REFRESHED
+            or spec.key == PUBLISHED_KEY
+            or spec.tags.get("ctdc/ready") == "no"
+        ):
+            return spec
+        return spec.replace_attributes(automation_condition=REFRESH_WHEN_GATES_PASS)
+
+    return dg.map_asset_specs(refreshed, assets)

@@ -5,7 +5,6 @@ from collections.abc import Callable, Sequence
 
 import dagster as dg
 
-from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS
 from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.keys import MERGED_KEY, harmonized_key
 from ctdc_assets.assets.metadata import changes_by_key, markdown_table, table_metadata
@@ -39,7 +38,6 @@ def build_merged_asset(
         group_name="merged",
         pool=POOL,
         kinds={"duckdb"},
-        automation_condition=REFRESH_WHEN_GATES_PASS,
         description=(
             "All contributors' harmonized records in one table, one row per pseudonymous "
             "record key (the latest load of a re-sent case wins), with provenance and the "

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import dagster as dg
 import polars as pl
 
-from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS
 from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.keys import (
     AGGREGATES_KEY,
@@ -55,7 +54,6 @@ def build_release_assets(
         group_name="release",
         pool=POOL,
         kinds={"duckdb", "polars"},
-        automation_condition=REFRESH_WHEN_GATES_PASS,
         description=(
             "The record-level release table: k-anonymized per release_policy.yaml by optimal "
             "generalization plus local suppression, with region columns."

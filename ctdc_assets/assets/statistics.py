@@ -7,7 +7,6 @@ protected tables, never records.
 
 import dagster as dg
 
-from ctdc_assets.assets.contributors import REFRESH_WHEN_GATES_PASS
 from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.keys import AGGREGATES_KEY, DASHBOARD_KEY, MERGED_KEY
 from ctdc_assets.assets.metadata import markdown_table
@@ -30,7 +29,6 @@ def build_statistics_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         group_name="statistics",
         pool=POOL,
         kinds={"duckdb", "polars"},
-        automation_condition=REFRESH_WHEN_GATES_PASS,
         description=(
             "Aggregate tables on the full merged data (before anonymization), each with its "
             "total and share of unknowns; every count perturbed by the cell-key method (the "
@@ -77,7 +75,6 @@ def build_statistics_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         group_name="statistics",
         pool=POOL,
         kinds={"html"},
-        automation_condition=REFRESH_WHEN_GATES_PASS,
         description=(
             "Self-contained interactive HTML dashboard (works offline, no network request), "
             "built only from the protected aggregate tables."
