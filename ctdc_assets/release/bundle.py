@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ctdc_assets.landing import sha256_file
 from ctdc_assets.release.signing import PUBLIC_KEY, public_key_pem, sign_release
+from ctdc_assets.warehouse.bounded import quote
 
 #: Spreadsheet programs execute cells starting with these (CSV injection).
 FORMULA_CHARACTERS = "=+@\t\r"
@@ -66,7 +67,7 @@ def formula_cells(frame: pl.DataFrame | duckdb.DuckDBPyRelation) -> list[str]:
             return []
         firsts = ", ".join(f"chr({ord(c)})" for c in FORMULA_CHARACTERS)
         tests = ", ".join(
-            f"coalesce(bool_or(left({_quote(c)}, 1) IN ({firsts})), false)" for c in text
+            f"coalesce(bool_or(left({quote(c)}, 1) IN ({firsts})), false)" for c in text
         )
         found = frame.aggregate(tests).fetchone() or ()  # no view: the catalog is read-only
         return [name for name, hit in zip(text, found, strict=True) if hit]
@@ -75,10 +76,6 @@ def formula_cells(frame: pl.DataFrame | duckdb.DuckDBPyRelation) -> list[str]:
         for name in frame.columns
         if frame[name].cast(pl.String).str.contains(FORMULA_START).any()
     ]
-
-
-def _quote(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
 
 
 def _write_records(records: pl.DataFrame | duckdb.DuckDBPyRelation, folder: Path) -> None:
