@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 import pytest
-from anonymize_synthetic import synthetic_victims
 from pycanon import anonymity
+from synthetic import anonymization_victims
 
 from ctdc_assets.anonymize import (
     LDiversity,
@@ -38,7 +38,7 @@ def hierarchies(policy):
 
 @pytest.fixture(scope="module")
 def release(policy, hierarchies) -> pl.DataFrame:
-    return anonymize(synthetic_victims(RECORDS, seed=9), policy, hierarchies=hierarchies).frame
+    return anonymize(anonymization_victims(RECORDS, seed=9), policy, hierarchies=hierarchies).frame
 
 
 def _failed(frame: pl.DataFrame, policy, total: int = RECORDS) -> dict[str, str]:

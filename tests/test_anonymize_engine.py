@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from anonymize_synthetic import synthetic_victims
+from synthetic import anonymization_victims
 
 from ctdc_assets.anonymize import LDiversity, audit_release, failures, k_anonymity, load_policy
 from ctdc_assets.anonymize.engine import AnonymizationError, anonymize
@@ -29,7 +29,7 @@ def hierarchies(policy):
 
 @pytest.fixture(scope="module")
 def victims() -> pl.DataFrame:
-    return synthetic_victims(RECORDS, seed=3)
+    return anonymization_victims(RECORDS, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_figures_are_json_and_side_by_side(result) -> None:
 
 
 def test_a_few_outliers_borrow_records_rather_than_being_deleted(policy, hierarchies) -> None:
-    victims = synthetic_victims(200, seed=1)
+    victims = anonymization_victims(200, seed=1)
     common = victims.head(1)
     rare = victims.filter(pl.col("Datasource") == "Case Management").tail(3)
     frame = pl.concat([pl.concat([common] * 150), rare])
@@ -111,7 +111,7 @@ def test_a_few_outliers_borrow_records_rather_than_being_deleted(policy, hierarc
 
 
 def test_fewer_records_than_k_publish_nothing(policy, hierarchies) -> None:
-    result = anonymize(synthetic_victims(8), policy, hierarchies=hierarchies)
+    result = anonymize(anonymization_victims(8), policy, hierarchies=hierarchies)
     assert result.frame.height == 0 and result.records_deleted == 8
     findings = audit_release(result.frame, policy, total_records=8, hierarchies=hierarchies)
     assert [f.check for f in failures(findings)] == ["suppression"]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from synthetic import statistics_victims
 
 from ctdc_assets.statistics import audit_tables, compute_aggregates
 from ctdc_assets.statistics.dashboard import render_dashboard
-from ctdc_assets.statistics.synthetic import synthetic_victims
 from ctdc_assets.statistics.worldmap import country_shapes
 
 pytestmark = pytest.mark.browser
@@ -36,7 +36,7 @@ def network(seen) -> list[str]:
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory) -> Path:
-    tables = compute_aggregates(synthetic_victims(8_000, seed=2), threshold=11)
+    tables = compute_aggregates(statistics_victims(8_000, seed=2), threshold=11)
     out = tmp_path_factory.mktemp("dashboard") / "dashboard.html"
     return render_dashboard(tables, out)
 

@@ -26,11 +26,11 @@ import polars as pl
 import pytest
 from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import lsqr
+from synthetic import statistics_victims
 
 from ctdc_assets.statistics import compute_aggregates
 from ctdc_assets.statistics.aggregates import ALL, GUIDE, PTABLE
 from ctdc_assets.statistics.cellkey import CellKeyParams
-from ctdc_assets.statistics.synthetic import synthetic_victims
 
 K = 11
 RECORDS = 3_000
@@ -38,7 +38,7 @@ RECORDS = 3_000
 
 def releases() -> tuple[pl.DataFrame, pl.DataFrame]:
     """Release 2 = release 1 + 1 % more records; record keys stay with their records."""
-    second = synthetic_victims(int(RECORDS * 1.01), seed=21)
+    second = statistics_victims(int(RECORDS * 1.01), seed=21)
     keys = np.random.default_rng(5).integers(0, 1 << 32, second.height)
     second = second.with_columns(pl.Series("cell_record_key", keys))
     return second.head(RECORDS), second
