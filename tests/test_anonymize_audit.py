@@ -16,24 +16,11 @@ from ctdc_assets.anonymize import (
     failures,
     k_anonymity,
     l_diversity,
-    load_policy,
 )
 from ctdc_assets.anonymize.engine import anonymize
 from ctdc_assets.anonymize.figures import release_figures
-from ctdc_assets.anonymize.hierarchies import build_hierarchies
-from ctdc_assets.config import PROJECT_ROOT
 
 RECORDS = 4_000
-
-
-@pytest.fixture(scope="module")
-def policy():
-    return load_policy(PROJECT_ROOT / "release_policy.yaml")
-
-
-@pytest.fixture(scope="module")
-def hierarchies(policy):
-    return build_hierarchies(policy)
 
 
 @pytest.fixture(scope="module")

@@ -6,25 +6,13 @@ import polars as pl
 import pytest
 from synthetic import anonymization_victims
 
-from ctdc_assets.anonymize import LDiversity, audit_release, failures, k_anonymity, load_policy
+from ctdc_assets.anonymize import LDiversity, audit_release, failures, k_anonymity
 from ctdc_assets.anonymize.engine import AnonymizationError, anonymize
 from ctdc_assets.anonymize.figures import release_figures
-from ctdc_assets.anonymize.hierarchies import build_hierarchies
-from ctdc_assets.config import PROJECT_ROOT
 from ctdc_assets.regions import un_regions
 from ctdc_assets.standard import load_standard
 
 RECORDS = 6_000
-
-
-@pytest.fixture(scope="module")
-def policy():
-    return load_policy(PROJECT_ROOT / "release_policy.yaml")
-
-
-@pytest.fixture(scope="module")
-def hierarchies(policy):
-    return build_hierarchies(policy)
 
 
 @pytest.fixture(scope="module")
