@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from ctdc_assets import sample_data
 from ctdc_assets.assets.contributors import harmonize_table, load_batches
 from ctdc_assets.crosswalk import (
     DeliveryError,
@@ -23,8 +24,6 @@ from ctdc_assets.crosswalk import (
     readers,
 )
 from ctdc_assets.crosswalk.readers import iter_delivery
-
-sample_data = pytest.importorskip("ctdc_assets.sample_data")
 
 CROSSWALKS = Path(__file__).resolve().parents[1] / "crosswalks"
 KEY = b"chunk-test-key"
