@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated deployment (data dir, instance, keys) and one pipeline run.
+"""Shared fixtures: an isolated deployment (data dir, instance, keys) and one pipeline run;
+the release policy and its hierarchies; a statistics module's tables from its `victims`.
 
 Every test that runs the pipeline does so in its own temporary data folder, with the
 real DuckDB file, real landing files and a real (SQLite-backed) Dagster instance.
@@ -12,9 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+from ctdc_assets.anonymize import ReleasePolicy, load_policy
+from ctdc_assets.anonymize.hierarchies import Hierarchy, build_hierarchies
 from ctdc_assets.config import PROJECT_ROOT, Settings
+from ctdc_assets.statistics import compute_aggregates
 
 #: The real published sample (shared/ sits beside the repository's clone, in CI too).
 REFERENCE_SAMPLE = next(
@@ -108,3 +113,35 @@ def chromium_browser() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+# --------------------------------------------------------------------------- anonymization
+
+
+@pytest.fixture(scope="module")
+def policy() -> ReleasePolicy:
+    """The repository's release policy."""
+    return load_policy(PROJECT_ROOT / "release_policy.yaml")
+
+
+@pytest.fixture(scope="module")
+def hierarchies(policy: ReleasePolicy) -> dict[str, Hierarchy]:
+    return build_hierarchies(policy)
+
+
+# --------------------------------------------------------------------------- statistics
+
+#: The threshold the statistics tests protect their tables with (the policy's k).
+STATISTICS_K = 11
+
+
+@pytest.fixture(scope="module")
+def tables(victims: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The module's `victims` (each module draws its own) as protected tables."""
+    return compute_aggregates(victims, threshold=STATISTICS_K)
+
+
+@pytest.fixture(scope="module")
+def truth(victims: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The same tables with nothing suppressed (threshold 1): the true counts."""
+    return compute_aggregates(victims, threshold=1)

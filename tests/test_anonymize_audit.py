@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 import pytest
-from anonymize_synthetic import synthetic_victims
 from pycanon import anonymity
+from synthetic import anonymization_victims
 
 from ctdc_assets.anonymize import (
     LDiversity,
@@ -16,29 +16,16 @@ from ctdc_assets.anonymize import (
     failures,
     k_anonymity,
     l_diversity,
-    load_policy,
 )
 from ctdc_assets.anonymize.engine import anonymize
 from ctdc_assets.anonymize.figures import release_figures
-from ctdc_assets.anonymize.hierarchies import build_hierarchies
-from ctdc_assets.config import PROJECT_ROOT
 
 RECORDS = 4_000
 
 
 @pytest.fixture(scope="module")
-def policy():
-    return load_policy(PROJECT_ROOT / "release_policy.yaml")
-
-
-@pytest.fixture(scope="module")
-def hierarchies(policy):
-    return build_hierarchies(policy)
-
-
-@pytest.fixture(scope="module")
 def release(policy, hierarchies) -> pl.DataFrame:
-    return anonymize(synthetic_victims(RECORDS, seed=9), policy, hierarchies=hierarchies).frame
+    return anonymize(anonymization_victims(RECORDS, seed=9), policy, hierarchies=hierarchies).frame
 
 
 def _failed(frame: pl.DataFrame, policy, total: int = RECORDS) -> dict[str, str]:

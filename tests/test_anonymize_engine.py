@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from anonymize_synthetic import synthetic_victims
+from synthetic import anonymization_victims
 
-from ctdc_assets.anonymize import LDiversity, audit_release, failures, k_anonymity, load_policy
+from ctdc_assets.anonymize import LDiversity, audit_release, failures, k_anonymity
 from ctdc_assets.anonymize.engine import AnonymizationError, anonymize
 from ctdc_assets.anonymize.figures import release_figures
-from ctdc_assets.anonymize.hierarchies import build_hierarchies
-from ctdc_assets.config import PROJECT_ROOT
 from ctdc_assets.regions import un_regions
 from ctdc_assets.standard import load_standard
 
@@ -18,18 +16,8 @@ RECORDS = 6_000
 
 
 @pytest.fixture(scope="module")
-def policy():
-    return load_policy(PROJECT_ROOT / "release_policy.yaml")
-
-
-@pytest.fixture(scope="module")
-def hierarchies(policy):
-    return build_hierarchies(policy)
-
-
-@pytest.fixture(scope="module")
 def victims() -> pl.DataFrame:
-    return synthetic_victims(RECORDS, seed=3)
+    return anonymization_victims(RECORDS, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +89,7 @@ def test_figures_are_json_and_side_by_side(result) -> None:
 
 
 def test_a_few_outliers_borrow_records_rather_than_being_deleted(policy, hierarchies) -> None:
-    victims = synthetic_victims(200, seed=1)
+    victims = anonymization_victims(200, seed=1)
     common = victims.head(1)
     rare = victims.filter(pl.col("Datasource") == "Case Management").tail(3)
     frame = pl.concat([pl.concat([common] * 150), rare])
@@ -111,7 +99,7 @@ def test_a_few_outliers_borrow_records_rather_than_being_deleted(policy, hierarc
 
 
 def test_fewer_records_than_k_publish_nothing(policy, hierarchies) -> None:
-    result = anonymize(synthetic_victims(8), policy, hierarchies=hierarchies)
+    result = anonymize(anonymization_victims(8), policy, hierarchies=hierarchies)
     assert result.frame.height == 0 and result.records_deleted == 8
     findings = audit_release(result.frame, policy, total_records=8, hierarchies=hierarchies)
     assert [f.check for f in failures(findings)] == ["suppression"]

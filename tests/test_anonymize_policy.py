@@ -16,16 +16,6 @@ from ctdc_assets.standard import load_standard
 POLICY_FILE = PROJECT_ROOT / "release_policy.yaml"
 
 
-@pytest.fixture(scope="module")
-def policy():
-    return load_policy(POLICY_FILE)
-
-
-@pytest.fixture(scope="module")
-def hierarchies(policy):
-    return build_hierarchies(policy)
-
-
 def _write(tmp_path: Path, change) -> Path:
     data = yaml.safe_load(POLICY_FILE.read_text(encoding="utf-8"))
     change(data)

@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from ctdc_assets import sample_data
 from ctdc_assets.crosswalk import (
     Harmonized,
     harmonize,
@@ -16,8 +17,6 @@ from ctdc_assets.crosswalk import (
     unexpected_columns,
 )
 from ctdc_assets.standard import load_standard
-
-sample_data = pytest.importorskip("ctdc_assets.sample_data")
 
 CROSSWALKS = Path(__file__).resolve().parents[1] / "crosswalks"
 KEY = b"sample-test-key"

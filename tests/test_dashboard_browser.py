@@ -7,11 +7,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from synthetic import statistics_victims
 
 from ctdc_assets.statistics import audit_tables, compute_aggregates
 from ctdc_assets.statistics.dashboard import render_dashboard
-from ctdc_assets.statistics.synthetic import synthetic_victims
-from ctdc_assets.statistics.worldmap import country_shapes
 
 pytestmark = pytest.mark.browser
 LOAD_BUDGET_MS = 2_000
@@ -36,7 +35,7 @@ def network(seen) -> list[str]:
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory) -> Path:
-    tables = compute_aggregates(synthetic_victims(8_000, seed=2), threshold=11)
+    tables = compute_aggregates(statistics_victims(8_000, seed=2), threshold=11)
     out = tmp_path_factory.mktemp("dashboard") / "dashboard.html"
     return render_dashboard(tables, out)
 
@@ -45,10 +44,8 @@ def test_dashboard_renders_filters_and_hovers(chromium_browser, dashboard, tmp_p
     page, seen = open_dashboard(chromium_browser, dashboard)
     # every chart drew something
     for chart in page.query_selector_all(".chart"):
-        if chart.get_attribute("id") != "world" or country_shapes():
-            assert chart.query_selector("svg") is not None, chart.get_attribute("id")
-    if country_shapes():  # outlines ship with the countryinfo package
-        assert page.locator("#map path").count() > 150
+        assert chart.query_selector("svg") is not None, chart.get_attribute("id")
+    assert page.locator("#map path").count() > 150  # outlines ship with countryinfo
 
     before = page.inner_html("#year-datasource")
     note_before = page.inner_text("#type-note")
@@ -66,10 +63,9 @@ def test_dashboard_renders_filters_and_hovers(chromium_browser, dashboard, tmp_p
     assert "victims" in tip.inner_text() or "suppressed" in tip.inner_text()
 
     page.locator('input[name="mapby"][value="citizenship"]').check()
-    if country_shapes():
-        page.locator('#map path[data-code="BR"]').hover()
-        assert tip.is_visible()
-        assert "Brazil" in tip.inner_text()
+    page.locator('#map path[data-code="BR"]').hover()
+    assert tip.is_visible()
+    assert "Brazil" in tip.inner_text()
 
     page.locator('details[data-for="citizenship"] summary').click()
     rows = page.locator('details[data-for="citizenship"] table tbody tr')

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from synthetic import statistics_victims
 
 from ctdc_assets.statistics import compute_aggregates
 from ctdc_assets.statistics.aggregates import ALL, DASHBOARD_CELLS
 from ctdc_assets.statistics.cellkey import CellKeyParams
 from ctdc_assets.statistics.dashboard import render_dashboard
-from ctdc_assets.statistics.synthetic import synthetic_victims
 from tests.test_dashboard_browser import network, open_dashboard
 
 pytestmark = pytest.mark.browser
@@ -29,7 +29,7 @@ CHARTS = ("regions", "exploitation-country", "citizenship", "gender", "age", "ty
 
 @pytest.fixture(scope="module")
 def tables() -> dict[str, pl.DataFrame]:
-    victims = synthetic_victims(8_000, seed=2)
+    victims = statistics_victims(8_000, seed=2)
     keys = np.random.default_rng(4).integers(0, 1 << 32, victims.height)
     victims = victims.with_columns(pl.Series("cell_record_key", keys))
     return compute_aggregates(victims, 11, CellKeyParams(threshold=10))

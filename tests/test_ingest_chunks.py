@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from ctdc_assets import sample_data
 from ctdc_assets.crosswalk import (
     DeliveryError,
     harmonize,
@@ -25,8 +26,6 @@ from ctdc_assets.crosswalk.readers import iter_delivery
 from ctdc_assets.warehouse import tables
 from ctdc_assets.warehouse.harmonize import harmonize_table
 from ctdc_assets.warehouse.io import load_batches
-
-sample_data = pytest.importorskip("ctdc_assets.sample_data")
 
 CROSSWALKS = Path(__file__).resolve().parents[1] / "crosswalks"
 KEY = b"chunk-test-key"

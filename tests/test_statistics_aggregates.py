@@ -4,29 +4,18 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from synthetic import statistics_victims
 
 from ctdc_assets.standard import load_standard
 from ctdc_assets.statistics import audit_tables, compute_aggregates
 from ctdc_assets.statistics.aggregates import ALL, GUIDE, MEASURES, table_specs
-from ctdc_assets.statistics.synthetic import synthetic_victims
 
 K = 11
 
 
 @pytest.fixture(scope="module")
 def victims() -> pl.DataFrame:
-    return synthetic_victims(3_000, seed=5)
-
-
-@pytest.fixture(scope="module")
-def tables(victims: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    return compute_aggregates(victims, threshold=K)
-
-
-@pytest.fixture(scope="module")
-def complete(victims: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """The same tables with nothing suppressed (threshold 1): the true counts."""
-    return compute_aggregates(victims, threshold=1)
+    return statistics_victims(3_000, seed=5)
 
 
 def grand(table: pl.DataFrame) -> pl.DataFrame:
@@ -72,21 +61,21 @@ def test_totals_are_the_number_of_victims_and_shares_follow(tables, victims):
         assert top["unknown_share"].drop_nulls().is_between(0, 1).all()
 
 
-def test_counts_match_a_direct_count_of_the_records(tables, complete, victims):
-    by_gender = grand(complete["victims_by_gender_age"]).filter(pl.col("age_band") == ALL)
+def test_counts_match_a_direct_count_of_the_records(tables, truth, victims):
+    by_gender = grand(truth["victims_by_gender_age"]).filter(pl.col("age_band") == ALL)
     direct = victims.group_by("gender").len()
     for gender, n in direct.iter_rows():
         assert by_gender.filter(pl.col("gender") == gender)["count"].item() == n
     fl = victims.filter(pl.col("isForcedLabour") == 1).height
-    industries = grand(complete["forced_labour_industries"])
+    industries = grand(truth["forced_labour_industries"])
     assert industries.filter(pl.col("industry") == ALL)["count"].item() == fl
     agriculture = victims.filter(pl.col("typeOfLabourAgriculture") == 1).height
     label = load_standard().variable("typeOfLabourAgriculture").label
     assert industries.filter(pl.col("industry") == label)["count"].item() == agriculture
 
 
-def test_multi_response_rows_count_people_once_per_value(complete, victims):
-    types = grand(complete["exploitation_type_by_gender"]).filter(pl.col("gender") == ALL)
+def test_multi_response_rows_count_people_once_per_value(truth, victims):
+    types = grand(truth["exploitation_type_by_gender"]).filter(pl.col("gender") == ALL)
     labelled = types.filter(pl.col("type_of_exploitation") != ALL)
     assert labelled["count"].sum() > victims.height  # several types per person
     not_recorded = labelled.filter(pl.col("type_of_exploitation") == "Not recorded")
@@ -104,13 +93,13 @@ def test_no_published_count_is_small_and_suppressed_rows_give_nothing_away(table
         assert hidden["share"].null_count() == hidden.height
 
 
-def test_small_true_counts_are_all_suppressed_and_published_ones_are_exact(tables, complete):
+def test_small_true_counts_are_all_suppressed_and_published_ones_are_exact(tables, truth):
     for name in tables:
         if name == GUIDE:
             continue
         dims = tables[GUIDE].filter(pl.col("table") == name)["dimensions"].item().split(",")
         both = tables[name].join(
-            complete[name].select(*dims, pl.col("count").alias("true")), on=dims, how="left"
+            truth[name].select(*dims, pl.col("count").alias("true")), on=dims, how="left"
         )
         small = both.filter(pl.col("true") < K)
         assert small["suppressed"].all(), name

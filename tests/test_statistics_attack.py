@@ -26,11 +26,11 @@ import polars as pl
 import pytest
 from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import lsqr
+from synthetic import statistics_victims
 
 from ctdc_assets.statistics import compute_aggregates
 from ctdc_assets.statistics.aggregates import ALL, GUIDE, PTABLE
 from ctdc_assets.statistics.cellkey import CellKeyParams
-from ctdc_assets.statistics.synthetic import synthetic_victims
 
 K = 11
 RECORDS = 3_000
@@ -38,7 +38,7 @@ RECORDS = 3_000
 
 def releases() -> tuple[pl.DataFrame, pl.DataFrame]:
     """Release 2 = release 1 + 1 % more records; record keys stay with their records."""
-    second = synthetic_victims(int(RECORDS * 1.01), seed=21)
+    second = statistics_victims(int(RECORDS * 1.01), seed=21)
     keys = np.random.default_rng(5).integers(0, 1 << 32, second.height)
     second = second.with_columns(pl.Series("cell_record_key", keys))
     return second.head(RECORDS), second
@@ -76,23 +76,28 @@ def relations(tables: dict[str, pl.DataFrame]) -> list[tuple[tuple, list[tuple]]
 def derivations(published: list[dict], lines: list[list]) -> dict[tuple, set[int]]:
     """Every value the routes give each cell (published exact counts are known)."""
     found: dict[tuple, set[int]] = {}
-    one, two = published
-
-    def value(cell, shown):
-        return shown.get(cell, 0)  # not listed: 0
-
     for release, (shown, rels) in enumerate(zip(published, lines, strict=True)):
-        for total, parts in rels:
-            if shown.get(total) is None:
+        _within_release(found, release, shown, rels)
+    _across_releases(found, *published, lines)
+    return found
+
+
+def _within_release(found: dict, release: int, shown: dict, rels: list) -> None:
+    """A part is its published total minus the other parts."""
+    for total, parts in rels:
+        if shown.get(total) is None:
+            continue
+        for target in parts:
+            rest = [p for p in parts if p != target]
+            if any(p in shown and shown[p] is None for p in rest):
                 continue
-            for target in parts:
-                rest = [p for p in parts if p != target]
-                if any(p in shown and shown[p] is None for p in rest):
-                    continue
-                found.setdefault((release, target), []).append(
-                    shown[total] - sum(value(p, shown) for p in rest)
-                )
-    # release 2 minus release 1, on the relations both show
+            found.setdefault((release, target), []).append(
+                shown[total] - sum(shown.get(p, 0) for p in rest)  # not listed: 0
+            )
+
+
+def _across_releases(found: dict, one: dict, two: dict, lines: list[list]) -> None:
+    """Release 2 minus release 1, on the relations both show."""
     both = dict(lines[0])
     for total, parts in lines[1]:
         if total not in both or one.get(total) is None or two.get(total) is None:
@@ -102,12 +107,11 @@ def derivations(published: list[dict], lines: list[list]) -> dict[tuple, set[int
             rest = [p for p in members if p != target]
             if any(one.get(p, 0) is None or two.get(p, 0) is None for p in rest):
                 continue
-            change = (two[total] - one[total]) - sum(value(p, two) - value(p, one) for p in rest)
+            change = (two[total] - one[total]) - sum(two.get(p, 0) - one.get(p, 0) for p in rest)
             if one.get(target, 0) is not None and target in one:
                 found.setdefault((1, target), []).append(one[target] + change)
             if two.get(target, 0) is not None and target in two:
                 found.setdefault((0, target), []).append(two[target] - change)
-    return found
 
 
 def least_squares(shown: dict, rels: list, exact: bool) -> dict[tuple, int]:

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from synthetic import statistics_victims
 
-from ctdc_assets.statistics import Finding, audit_tables, compute_aggregates
+from ctdc_assets.statistics import Finding, audit_tables
 from ctdc_assets.statistics.aggregates import ALL, GUIDE
-from ctdc_assets.statistics.synthetic import synthetic_victims
 
 K = 11
 
 
 @pytest.fixture(scope="module")
 def victims() -> pl.DataFrame:
-    return synthetic_victims(3_000, seed=9)
-
-
-@pytest.fixture(scope="module")
-def tables(victims: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    return compute_aggregates(victims, threshold=K)
-
-
-@pytest.fixture(scope="module")
-def truth(victims: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    return compute_aggregates(victims, threshold=1)
+    return statistics_victims(3_000, seed=9)
 
 
 def dims_of(tables: dict[str, pl.DataFrame], name: str) -> list[str]:

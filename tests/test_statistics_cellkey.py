@@ -8,12 +8,12 @@ import sys
 import numpy as np
 import polars as pl
 import pytest
+from synthetic import statistics_victims
 
 from ctdc_assets.statistics import audit_tables, compute_aggregates
 from ctdc_assets.statistics.aggregates import ALL, GUIDE, PTABLE
 from ctdc_assets.statistics.audit_recount import audit_recount
 from ctdc_assets.statistics.cellkey import CellKeyParams, properties, ptable
-from ctdc_assets.statistics.synthetic import synthetic_victims
 
 K = 11
 PARAMS = CellKeyParams(max_deviation=10, variance=4, threshold=K - 1)
@@ -21,7 +21,7 @@ PARAMS = CellKeyParams(max_deviation=10, variance=4, threshold=K - 1)
 
 @pytest.fixture(scope="module")
 def victims() -> pl.DataFrame:
-    frame = synthetic_victims(3_000, seed=5)
+    frame = statistics_victims(3_000, seed=5)
     keys = np.random.default_rng(9).integers(0, 1 << 32, frame.height)
     return frame.with_columns(pl.Series("cell_record_key", keys))
 

@@ -20,7 +20,7 @@ import polars as pl
 
 from ctdc_assets.anonymize.codebook import release_values
 from ctdc_assets.anonymize.hierarchies import Hierarchy, build_hierarchies
-from ctdc_assets.anonymize.policy import ReleasePolicy
+from ctdc_assets.anonymize.policy_model import ReleasePolicy
 from ctdc_assets.standard import Standard, load_standard
 
 CHECKS = ("columns", "k_anonymity", "l_diversity", "codebook_values", "suppression")

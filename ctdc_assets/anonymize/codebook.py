@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ctdc_assets.anonymize.hierarchies import GeneralizedValue, Hierarchy, build_hierarchies
-from ctdc_assets.anonymize.policy import REGION_SUFFIXES, ReleasePolicy
+from ctdc_assets.anonymize.policy_model import REGION_SUFFIXES, ReleasePolicy
 from ctdc_assets.standard import Standard, load_standard
 
 SUPPRESSED_LABEL = (

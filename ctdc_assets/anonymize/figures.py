@@ -12,7 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 from ctdc_assets.anonymize.hierarchies import Hierarchy, build_hierarchies
-from ctdc_assets.anonymize.policy import ReleasePolicy
+from ctdc_assets.anonymize.policy_model import ReleasePolicy
 from ctdc_assets.standard import Standard, load_standard
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ctdc_assets.anonymize.policy import Level, ReleasePolicy
+from ctdc_assets.anonymize.policy_model import Level, ReleasePolicy
 from ctdc_assets.regions import un_regions
 from ctdc_assets.standard import Standard, load_standard
 
@@ -92,20 +92,7 @@ def build_hierarchy(name: str, policy: ReleasePolicy, standard: Standard) -> Hie
     columns = (name, *policy.region_columns(name))
     regions = un_regions() if var.type == "country" else {}
     star = policy.suppressed_value
-
-    def original(leaf: str) -> tuple[str, ...]:
-        if len(columns) == 1:
-            return (leaf,)
-        if leaf in keep:
-            return (leaf,) * len(columns)
-        try:
-            sub, region = regions[leaf]
-        except KeyError:
-            raise ValueError(f"{name}: no UN region for country code {leaf!r}") from None
-        by_level = {"subregion": sub, "region": region}
-        return (leaf, *(by_level[lv.m49] for lv in qi.levels if lv.m49))
-
-    rows: list[list[tuple[str, ...]]] = [[original(leaf) for leaf in leaves]]
+    rows = [[_original(name, leaf, columns, keep, qi.levels, regions) for leaf in leaves]]
     generalized: dict[tuple[str, ...], GeneralizedValue] = {}
     for depth, level in enumerate(qi.levels, start=1):
         row = []
@@ -128,18 +115,14 @@ def build_hierarchy(name: str, policy: ReleasePolicy, standard: Standard) -> Hie
                 generalized[output] = GeneralizedValue(column, code, level.name, label, covers)
         rows.append(row)
     rows.append([(star,) * len(columns)] * len(leaves))
-    outputs: dict[tuple[str, ...], int] = {}
-    table = np.empty((len(rows), len(leaves)), dtype=np.int32)
-    for lv, row in enumerate(rows):
-        for j, output in enumerate(row):
-            table[lv, j] = outputs.setdefault(output, len(outputs))
+    outputs, table = _table(rows)
     _check_nested(name, table)
     return Hierarchy(
         qi=name,
         columns=columns,
         leaves=tuple(leaves),
         level_names=(ORIGINAL, *(lv.name for lv in qi.levels), SUPPRESSED),
-        outputs=tuple(outputs),
+        outputs=outputs,
         table=table,
         weight=qi.weight,
         generalized=tuple(
@@ -147,6 +130,37 @@ def build_hierarchy(name: str, policy: ReleasePolicy, standard: Standard) -> Hie
             for g in generalized.values()
         ),
     )
+
+
+def _original(
+    name: str,
+    leaf: str,
+    columns: tuple[str, ...],
+    keep: set[str],
+    levels: list[Level],
+    regions: dict[str, tuple[str, str]],
+) -> tuple[str, ...]:
+    """A leaf's output at the original level: itself, and a country's M49 regions."""
+    if len(columns) == 1:
+        return (leaf,)
+    if leaf in keep:
+        return (leaf,) * len(columns)
+    try:
+        sub, region = regions[leaf]
+    except KeyError:
+        raise ValueError(f"{name}: no UN region for country code {leaf!r}") from None
+    by_level = {"subregion": sub, "region": region}
+    return (leaf, *(by_level[lv.m49] for lv in levels if lv.m49))
+
+
+def _table(rows: list[list[tuple[str, ...]]]) -> tuple[tuple[tuple[str, ...], ...], np.ndarray]:
+    """Distinct outputs (in order of first use) and the label code of each level x leaf."""
+    outputs: dict[tuple[str, ...], int] = {}
+    table = np.empty((len(rows), len(rows[0])), dtype=np.int32)
+    for lv, row in enumerate(rows):
+        for j, output in enumerate(row):
+            table[lv, j] = outputs.setdefault(output, len(outputs))
+    return tuple(outputs), table
 
 
 def _sorted_leaves(values: set[str], kind: str) -> list[str]:

@@ -21,7 +21,7 @@ import duckdb
 import polars as pl
 
 from ctdc_assets.anonymize.audit import AuditFinding
-from ctdc_assets.anonymize.policy import ReleasePolicy
+from ctdc_assets.anonymize.policy_model import ReleasePolicy
 
 CHECK = "release_diff"
 

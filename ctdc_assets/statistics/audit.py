@@ -442,20 +442,7 @@ def _random_null_vector(equations: list[dict[int, int]], seed: int) -> dict[int,
         for v in pivot:
             where[v].discard(chosen)
         scale = pow(pivot[u], MODULUS - 2, MODULUS)
-        for i in list(holding):
-            target = equations[i]
-            factor = target.pop(u) * scale % MODULUS
-            for v, c in pivot.items():
-                if v == u:
-                    continue
-                updated = (target.get(v, 0) - factor * c) % MODULUS
-                if updated:
-                    if v not in target:
-                        where[v].add(i)
-                    target[v] = updated
-                elif v in target:
-                    del target[v]
-                    where[v].discard(i)
+        _substitute(equations, where, holding, u, scale, pivot)
         holding.clear()
         solved[u] = pivot
         order.append(u)
@@ -463,6 +450,39 @@ def _random_null_vector(equations: list[dict[int, int]], seed: int) -> dict[int,
             if v != u and v not in solved:
                 heapq.heappush(queue, (len(where[v]), v))
     free = sorted(u for u in where if u not in solved)
+    return _solve_back(solved, order, free, seed)
+
+
+def _substitute(
+    equations: list[dict[int, int]],
+    where: dict[int, set[int]],
+    holding: set[int],
+    u: int,
+    scale: int,
+    pivot: dict[int, int],
+) -> None:
+    """Remove unknown `u` from the equations in `holding` with the pivot equation
+    (`scale` is the inverse of its coefficient of `u`)."""
+    for i in list(holding):
+        target = equations[i]
+        factor = target.pop(u) * scale % MODULUS
+        for v, c in pivot.items():
+            if v == u:
+                continue
+            updated = (target.get(v, 0) - factor * c) % MODULUS
+            if updated:
+                if v not in target:
+                    where[v].add(i)
+                target[v] = updated
+            elif v in target:
+                del target[v]
+                where[v].discard(i)
+
+
+def _solve_back(
+    solved: dict[int, dict[int, int]], order: list[int], free: list[int], seed: int
+) -> dict[int, int]:
+    """Random values for the free unknowns, then the solved ones, last solved first."""
     rng = np.random.default_rng(seed)
     x = dict(zip(free, rng.integers(1, MODULUS, size=len(free)).tolist(), strict=True))
     for u in reversed(order):

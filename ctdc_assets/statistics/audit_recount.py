@@ -5,7 +5,7 @@ records can tell: every published count is its cell's true count plus the pertur
 the published ptable gives for (true count, cell key), every cell left out is one the
 ptable sends to 0, no true count 1..threshold-1 is published as itself, and a true zero
 is never published. It reads the ptable as published and does its own lookup; it never
-imports the perturbation code (`cellkey.py`) nor the grouping code of `aggregates.py`:
+imports the perturbation code (`cellkey.py`) nor the grouping code (`aggregates.py`):
 it counts the people of each published row's conditions itself, from `people()` (what
 a dimension means) and `table_specs()` (which list a multi-response dimension is).
 Findings name the table, cell and reason, never a true count.
@@ -18,21 +18,20 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from ctdc_assets.standard import CELL_RECORD_KEY, load_standard
-from ctdc_assets.statistics.aggregates import (
+from ctdc_assets.standard import CELL_RECORD_KEY, Standard, load_standard
+from ctdc_assets.statistics.audit import Finding
+from ctdc_assets.statistics.tables import (
     ALL,
     DASHBOARD_CELLS,
     GUIDE,
     NOT_RECORDED,
     PTABLE,
     REGION,
-    Standard,
     TableSpec,
     dashboard_spec,
     people,
     table_specs,
 )
-from ctdc_assets.statistics.audit import Finding
 
 KEY_RANGE = 1 << 32
 LISTED = 20  # findings listed per table and reason at most

@@ -241,28 +241,47 @@ def null_vector(rows: Iterable[dict[int, int]], seed: int = 0) -> dict[int, int]
             rows_of[c].discard(pivot)
         inverse = pow(prow[column], PRIME - 2, PRIME)
         rest = [(c, v) for c, v in prow.items() if c != column]
-        for index in holding:
-            row = rows[index]
-            factor = row.pop(column) * inverse % PRIME
-            for c, v in rest:
-                old = row.get(c)
-                if old is None:
-                    row[c] = -factor * v % PRIME
-                    rows_of[c].add(index)
-                else:
-                    new = (old - factor * v) % PRIME
-                    if new:
-                        row[c] = new
-                    else:
-                        del row[c]
-                        rows_of[c].discard(index)
+        _eliminate(rows, rows_of, holding, column, inverse, rest)
         holding.clear()
         done.add(column)
         pivots.append((column, prow))
         for c, _ in rest:
             if c not in done:
                 heapq.heappush(heap, (len(rows_of[c]), c))
-    free = sorted(set(rows_of) - done)
+    return _back_substitute(pivots, sorted(set(rows_of) - done), seed)
+
+
+def _eliminate(
+    rows: list[dict[int, int]],
+    rows_of: dict[int, set[int]],
+    holding: set[int],
+    column: int,
+    inverse: int,
+    rest: list[tuple[int, int]],
+) -> None:
+    """Take the pivot row (its `column` entry's inverse, its other entries `rest`) off
+    every row in `holding`, so that `column` leaves them."""
+    for index in holding:
+        row = rows[index]
+        factor = row.pop(column) * inverse % PRIME
+        for c, v in rest:
+            old = row.get(c)
+            if old is None:
+                row[c] = -factor * v % PRIME
+                rows_of[c].add(index)
+            else:
+                new = (old - factor * v) % PRIME
+                if new:
+                    row[c] = new
+                else:
+                    del row[c]
+                    rows_of[c].discard(index)
+
+
+def _back_substitute(
+    pivots: list[tuple[int, dict[int, int]]], free: list[int], seed: int
+) -> dict[int, int]:
+    """Random values for the free columns, then each pivot column from its row."""
     rng = np.random.default_rng(seed)
     x = dict(zip(free, rng.integers(1, PRIME, size=len(free)).tolist(), strict=True))
     for column, prow in reversed(pivots):  # back-substitution: later pivots are known

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from functools import cache
 
+import countryinfo
+
 WIDTH = 1000.0
 _A1, _A2, _A3, _A4 = 1.340264, -0.081106, 0.000893, 0.003796
 _M = math.sqrt(3) / 2
@@ -53,11 +55,7 @@ def _path(geometry: dict) -> str:
 
 @cache
 def country_shapes() -> dict[str, dict[str, object]]:
-    """ISO alpha-2 -> {"d": SVG path} or {"dot": [x, y]}; empty if countryinfo is absent."""
-    try:
-        import countryinfo
-    except ImportError:
-        return {}
+    """ISO alpha-2 -> {"d": SVG path} or {"dot": [x, y]}."""
     shapes: dict[str, dict[str, object]] = {}
     for country in countryinfo.all_countries():
         try:

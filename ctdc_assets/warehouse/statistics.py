@@ -7,7 +7,7 @@ import json
 import duckdb
 import polars as pl
 
-from ctdc_assets.statistics.aggregates import input_columns
+from ctdc_assets.statistics.tables import input_columns
 from ctdc_assets.warehouse.bounded import quote
 from ctdc_assets.warehouse.io import exists, replace_table
 from ctdc_assets.warehouse.tables import MERGED, STATISTICS_FIGURES, STATISTICS_SCHEMA, statistic
