@@ -22,6 +22,7 @@ from ctdc_assets.anonymize.codebook import release_values
 from ctdc_assets.anonymize.hierarchies import Hierarchy, build_hierarchies
 from ctdc_assets.anonymize.policy_model import ReleasePolicy
 from ctdc_assets.standard import Standard, load_standard
+from ctdc_assets.warehouse.bounded import quote
 
 CHECKS = ("columns", "k_anonymity", "l_diversity", "codebook_values", "suppression")
 _SHOWN_ROWS = 5
@@ -114,7 +115,7 @@ def numbered_table(
 ) -> tuple[duckdb.DuckDBPyRelation, str]:
     """A stored table as an audit source: the relation and its row-number column."""
     row_column = _unused_name(con.table(table).columns)
-    return con.sql(f"SELECT rowid + 1 AS {_quote(row_column)}, * FROM {table}"), row_column
+    return con.sql(f"SELECT rowid + 1 AS {quote(row_column)}, * FROM {table}"), row_column
 
 
 def _unused_name(columns: list[str]) -> str:
@@ -124,12 +125,8 @@ def _unused_name(columns: list[str]) -> str:
     return name
 
 
-def _quote(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
-
-
 def _text(column: str) -> str:
-    return f"CAST({_quote(column)} AS VARCHAR)"
+    return f"CAST({quote(column)} AS VARCHAR)"
 
 
 class _Table:
@@ -154,10 +151,10 @@ def _classes(table: _Table, policy: ReleasePolicy, columns: list[str]) -> pl.Dat
         if a in table.columns
     ]
     distinct = [
-        f"count(DISTINCT {_text(a)}) + (count({_quote(a)}) < count(*))::BIGINT AS {_quote(a)}"
+        f"count(DISTINCT {_text(a)}) + (count({quote(a)}) < count(*))::BIGINT AS {quote(a)}"
         for a in attributes
     ]
-    keys = [f"{_text(c)} AS {_quote(c)}" for c in columns]
+    keys = [f"{_text(c)} AS {quote(c)}" for c in columns]
     groups = [_text(c) for c in columns]
     return table.aggregate([*keys, "count(*) AS len", *distinct], groups).pl()
 
@@ -264,8 +261,8 @@ def distinct_values(table: _Table, columns: list[str]) -> dict[str, tuple[list[s
     if not columns:
         return {}
     aggregates = [
-        f"list(DISTINCT {_text(c)}) FILTER (WHERE {_quote(c)} IS NOT NULL), "
-        f"count(*) - count({_quote(c)})"
+        f"list(DISTINCT {_text(c)}) FILTER (WHERE {quote(c)} IS NOT NULL), "
+        f"count(*) - count({quote(c)})"
         for c in columns
     ]
     row = table.aggregate(aggregates).fetchone()
@@ -312,7 +309,7 @@ def _values(
 
 def _rows_holding(table: _Table, column: str, wrong: list[str]) -> tuple[int, list[int]]:
     """How many cells of `column` are empty or in `wrong`, and the first rows (1-based)."""
-    condition = f"{_quote(column)} IS NULL"
+    condition = f"{quote(column)} IS NULL"
     if wrong:
         values = ", ".join("'" + v.replace("'", "''") + "'" for v in wrong)
         condition += f" OR {_text(column)} IN ({values})"
@@ -320,7 +317,7 @@ def _rows_holding(table: _Table, column: str, wrong: list[str]) -> tuple[int, li
     count = holding.aggregate("count(*)").fetchone()
     rows: list[int] = []
     if table.row_column is not None:
-        first = holding.project(_quote(table.row_column)).order("1").limit(_SHOWN_ROWS)
+        first = holding.project(quote(table.row_column)).order("1").limit(_SHOWN_ROWS)
         rows = [int(r[0]) for r in first.fetchall()]
     return int(count[0]) if count else 0, rows
 

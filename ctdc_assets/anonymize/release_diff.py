@@ -22,6 +22,7 @@ import polars as pl
 
 from ctdc_assets.anonymize.audit import AuditFinding
 from ctdc_assets.anonymize.policy_model import ReleasePolicy
+from ctdc_assets.warehouse.bounded import quote
 
 CHECK = "release_diff"
 
@@ -38,8 +39,8 @@ def previous_records(con: duckdb.DuckDBPyConnection, release: Path) -> duckdb.Du
 
 def class_counts(records: duckdb.DuckDBPyRelation, columns: list[str]) -> pl.DataFrame:
     """Records per class: the QI values as text, and `n`."""
-    text = [f"CAST({_quote(c)} AS VARCHAR)" for c in columns]
-    keys = [f"{t} AS {_quote(c)}" for t, c in zip(text, columns, strict=True)]
+    text = [f"CAST({quote(c)} AS VARCHAR)" for c in columns]
+    keys = [f"{t} AS {quote(c)}" for t, c in zip(text, columns, strict=True)]
     return records.aggregate(", ".join([*keys, "count(*) AS n"]), ", ".join(text)).pl()
 
 
@@ -107,7 +108,3 @@ def release_diff(
         f"{int(shrank.sum())} of them in small decreases)",
         figures=figures,
     )
-
-
-def _quote(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
