@@ -6,27 +6,20 @@ merged; independent recomputations for the statistics and the release candidate.
 A failed gate stops everything downstream of its asset.
 """
 
-import json
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
 import duckdb
 import polars as pl
 
-from ctdc_assets.anonymize import audit_release, failures
-from ctdc_assets.anonymize.audit import AuditFinding, numbered_table
-from ctdc_assets.anonymize.release_diff import previous_records, release_diff
 from ctdc_assets.assets.acceptance import accepted, delivery_change
 from ctdc_assets.assets.gating import GATE_NAMES
 from ctdc_assets.assets.keys import (
-    AGGREGATES_KEY,
-    CANDIDATE_KEY,
     MERGED_KEY,
     harmonized_key,
     raw_key,
 )
-from ctdc_assets.assets.metadata import markdown_table
-from ctdc_assets.assets.resources import POOL, ReleasePlanResource, Warehouse
+from ctdc_assets.assets.resources import POOL, Warehouse
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
 from ctdc_assets.findings import gate_findings, record_findings
@@ -34,17 +27,12 @@ from ctdc_assets.quality import gx_process
 from ctdc_assets.quality.bridge import GateResult, Suite, delivery_label, load_suite
 from ctdc_assets.quality.derive import source_columns
 from ctdc_assets.quality.suites import run_harmonized_gate, run_merged_gate, run_raw_gate
-from ctdc_assets.release.bundle import latest_release
-from ctdc_assets.release.plan import ReleasePlan
-from ctdc_assets.statistics.audit import Finding, audit_tables
-from ctdc_assets.statistics.audit_recount import audit_recount
 from ctdc_assets.volume import volume_problem
 from ctdc_assets.warehouse import tables
 from ctdc_assets.warehouse.audit import harmonized_rows, read_unmapped
 from ctdc_assets.warehouse.bounded import read_columns
 from ctdc_assets.warehouse.io import read_frame
-from ctdc_assets.warehouse.statistics import read_counted_victims, read_statistics
-from ctdc_assets.warehouse.tables import CANDIDATE, CANDIDATE_FIGURES, MERGED
+from ctdc_assets.warehouse.tables import MERGED
 
 
 class GreatExpectations(dg.ConfigurableResource):
@@ -210,121 +198,4 @@ def build_checks(
             counts = harmonized_rows(con, [*contributors, *kept])
         return run_merged_gate(frame, harmonized_counts=counts).to_check_result()
 
-    @dg.asset_check(
-        asset=AGGREGATES_KEY,
-        name=GATE_NAMES["statistics/aggregates"],
-        blocking=True,
-        pool=POOL,
-        description=(
-            "Recomputed from the stored tables: no count below the threshold; with the "
-            "cell-key method, every count recounted from merged and the records' cell keys "
-            "as true count + ptable perturbation; with suppression, no suppressed count "
-            "recoverable from totals and other cells."
-        ),
-    )
-    def small_cells_gate(
-        warehouse: Warehouse, release_plan: ReleasePlanResource
-    ) -> dg.AssetCheckResult:
-        policy = release_plan.plan.policy
-        threshold = policy.k
-        with warehouse.connection(read_only=True) as con:
-            statistics = read_statistics(con)
-            victims = read_counted_victims(con) if policy.statistics.method == "cell_key" else None
-        findings = audit_tables(statistics, threshold)
-        guide = statistics.get("about_tables")
-        stored = set(guide["protection"]) if guide is not None and "protection" in guide else set()
-        if stored and stored != {policy.statistics.method}:
-            findings.append(
-                Finding(
-                    "about_tables", "protection", f"not the policy's {policy.statistics.method}"
-                )
-            )
-        if victims is not None:
-            findings += audit_recount(victims, statistics)
-        return _findings_result("statistics/aggregates", findings, threshold=threshold)
-
-    @dg.asset_check(
-        asset=CANDIDATE_KEY,
-        name=GATE_NAMES["release/candidate"],
-        blocking=True,
-        pool=POOL,
-        description=(
-            "Recomputed from the candidate table alone: k-anonymity (and l-diversity) on the "
-            "quasi-identifiers, no identifier or internal column, every value in the "
-            "codebook, suppression within the policy's limit; and, against the last "
-            "release's files, no class changed by 1..k-1 records."
-        ),
-    )
-    def release_gate(
-        warehouse: Warehouse, release_plan: ReleasePlanResource
-    ) -> dg.AssetCheckResult:
-        plan = release_plan.plan
-        policy = plan.policy
-        with warehouse.connection(read_only=True) as con:
-            total = con.execute(f"SELECT count(*) FROM {MERGED}").fetchone()[0]
-            published = con.execute(f"SELECT count(*) FROM {CANDIDATE}").fetchone()[0]
-            candidate, rows = numbered_table(con, str(CANDIDATE))
-            findings = audit_release(
-                candidate,
-                policy,
-                total_records=total,
-                row_column=rows,
-                standard=plan.standard,
-                hierarchies=plan.hierarchies,
-            )
-            findings.append(_release_diff(con, settings, plan))
-        rows = [(f.check, "passed" if f.passed else "FAILED", f.summary) for f in findings]
-        failed = failures(findings)
-        return dg.AssetCheckResult(
-            passed=not failed,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=(
-                "release/candidate gate passed: " + "; ".join(f.summary for f in findings)
-                if not failed
-                else "release/candidate gate failed: " + "; ".join(f.summary for f in failed)
-            ),
-            metadata={
-                "gates": dg.MetadataValue.md(markdown_table(rows, ["gate", "result", "detail"])),
-                "k": dg.MetadataValue.int(policy.k),
-                "records_before_anonymization": dg.MetadataValue.int(total),
-                "records_in_candidate": dg.MetadataValue.int(published),
-            },
-        )
-
-    return [*checks, merged_gate, small_cells_gate, release_gate]
-
-
-def _release_diff(
-    con: duckdb.DuckDBPyConnection, settings: Settings, plan: ReleasePlan
-) -> AuditFinding:
-    """The candidate against the last published release's own files."""
-    previous = latest_release(settings.releases_dir)
-    (composition,) = con.execute(f"SELECT composition FROM {CANDIDATE_FIGURES}").fetchone()
-    removed = (json.loads(composition) or {}).get("records_removed_at_once", 0)
-    return release_diff(
-        previous_records(con, previous) if previous else None,
-        con.table(str(CANDIDATE)),
-        plan.policy,
-        removed=removed,
-    )
-
-
-def _findings_result(gate: str, findings: list, **figures: int) -> dg.AssetCheckResult:
-    """A blocking result from a list of findings (each with a readable `str()`)."""
-    rows = [(i + 1, str(f)) for i, f in enumerate(findings[:50])]
-    return dg.AssetCheckResult(
-        passed=not findings,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=(
-            f"{gate} gate passed"
-            if not findings
-            else f"{gate} gate failed: {len(findings)} problems, first: {findings[0]}"
-        ),
-        metadata={
-            "problems": dg.MetadataValue.int(len(findings)),
-            "findings": dg.MetadataValue.md(
-                markdown_table(rows, ["#", "problem"]) if rows else "None."
-            ),
-            **{name: dg.MetadataValue.int(value) for name, value in figures.items()},
-        },
-    )
+    return [*checks, merged_gate]

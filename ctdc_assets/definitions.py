@@ -11,9 +11,9 @@ from ctdc_assets.assets.contributors import build_contributor_assets
 from ctdc_assets.assets.gating import refreshed_when_gates_pass
 from ctdc_assets.assets.merged import build_merged_asset
 from ctdc_assets.assets.not_ready import build_not_ready_assets
-from ctdc_assets.assets.release import build_release_assets
+from ctdc_assets.assets.release import build_release_assets, build_release_checks
 from ctdc_assets.assets.resources import ReleasePlanResource, Warehouse
-from ctdc_assets.assets.statistics import build_statistics_assets
+from ctdc_assets.assets.statistics import build_statistics_assets, build_statistics_checks
 from ctdc_assets.automation import build_automation
 from ctdc_assets.checks import GreatExpectations, build_checks
 from ctdc_assets.config import Settings
@@ -57,7 +57,11 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     assets += [a for name, e in broken.items() for a in build_not_ready_assets(name, e)]
     assets += [build_merged_asset(list(contributors), settings.cell_key_secret, kept=list(broken))]
     assets += build_statistics_assets(settings)
-    checks = build_checks(settings, contributors, kept=list(broken))
+    checks = [
+        *build_checks(settings, contributors, kept=list(broken)),
+        *build_statistics_checks(),
+        *build_release_checks(settings),
+    ]
     assets += build_release_assets(settings, [key for c in checks for key in c.check_keys])
     landing, freshness = landing_assets(settings, contributors)
     sensors, schedules, jobs = build_automation(settings, contributors, broken)

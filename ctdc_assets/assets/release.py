@@ -8,9 +8,13 @@ import json
 from collections.abc import Sequence
 
 import dagster as dg
+import duckdb
 import polars as pl
 
-from ctdc_assets.assets.gating import require_passed_gates
+from ctdc_assets.anonymize import audit_release, failures
+from ctdc_assets.anonymize.audit import AuditFinding, numbered_table
+from ctdc_assets.anonymize.release_diff import previous_records, release_diff
+from ctdc_assets.assets.gating import GATE_NAMES, require_passed_gates
 from ctdc_assets.assets.keys import (
     AGGREGATES_KEY,
     CANDIDATE_KEY,
@@ -23,6 +27,7 @@ from ctdc_assets.assets.resources import POOL, ReleasePlanResource, Warehouse
 from ctdc_assets.config import Settings
 from ctdc_assets.quality.report import latest_check_evaluations
 from ctdc_assets.release.bundle import latest_release
+from ctdc_assets.release.plan import ReleasePlan
 from ctdc_assets.release.publish import publish_release
 from ctdc_assets.warehouse.io import replace_table
 from ctdc_assets.warehouse.tables import CANDIDATE, CANDIDATE_FIGURES, FRESH, MERGED
@@ -148,6 +153,76 @@ def build_release_assets(
         )
 
     return [candidate, published]
+
+
+def build_release_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
+    """The release gate: the candidate audited from its table alone, and against the last
+    release's files."""
+
+    @dg.asset_check(
+        asset=CANDIDATE_KEY,
+        name=GATE_NAMES["release/candidate"],
+        blocking=True,
+        pool=POOL,
+        description=(
+            "Recomputed from the candidate table alone: k-anonymity (and l-diversity) on the "
+            "quasi-identifiers, no identifier or internal column, every value in the "
+            "codebook, suppression within the policy's limit; and, against the last "
+            "release's files, no class changed by 1..k-1 records."
+        ),
+    )
+    def release_gate(
+        warehouse: Warehouse, release_plan: ReleasePlanResource
+    ) -> dg.AssetCheckResult:
+        plan = release_plan.plan
+        policy = plan.policy
+        with warehouse.connection(read_only=True) as con:
+            total = con.execute(f"SELECT count(*) FROM {MERGED}").fetchone()[0]
+            published = con.execute(f"SELECT count(*) FROM {CANDIDATE}").fetchone()[0]
+            candidate, rows = numbered_table(con, str(CANDIDATE))
+            findings = audit_release(
+                candidate,
+                policy,
+                total_records=total,
+                row_column=rows,
+                standard=plan.standard,
+                hierarchies=plan.hierarchies,
+            )
+            findings.append(_release_diff(con, settings, plan))
+        rows = [(f.check, "passed" if f.passed else "FAILED", f.summary) for f in findings]
+        failed = failures(findings)
+        return dg.AssetCheckResult(
+            passed=not failed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=(
+                "release/candidate gate passed: " + "; ".join(f.summary for f in findings)
+                if not failed
+                else "release/candidate gate failed: " + "; ".join(f.summary for f in failed)
+            ),
+            metadata={
+                "gates": dg.MetadataValue.md(markdown_table(rows, ["gate", "result", "detail"])),
+                "k": dg.MetadataValue.int(policy.k),
+                "records_before_anonymization": dg.MetadataValue.int(total),
+                "records_in_candidate": dg.MetadataValue.int(published),
+            },
+        )
+
+    return [release_gate]
+
+
+def _release_diff(
+    con: duckdb.DuckDBPyConnection, settings: Settings, plan: ReleasePlan
+) -> AuditFinding:
+    """The candidate against the last published release's own files."""
+    previous = latest_release(settings.releases_dir)
+    (composition,) = con.execute(f"SELECT composition FROM {CANDIDATE_FIGURES}").fetchone()
+    removed = (json.loads(composition) or {}).get("records_removed_at_once", 0)
+    return release_diff(
+        previous_records(con, previous) if previous else None,
+        con.table(str(CANDIDATE)),
+        plan.policy,
+        removed=removed,
+    )
 
 
 def report_current_release(instance: dg.DagsterInstance, settings: Settings, run_id: str) -> None:

@@ -7,12 +7,14 @@ protected tables, never records.
 
 import dagster as dg
 
-from ctdc_assets.assets.gating import require_passed_gates
+from ctdc_assets.assets.gating import GATE_NAMES, require_passed_gates
 from ctdc_assets.assets.keys import AGGREGATES_KEY, DASHBOARD_KEY, MERGED_KEY
 from ctdc_assets.assets.metadata import markdown_table
 from ctdc_assets.assets.resources import POOL, ReleasePlanResource, Warehouse
 from ctdc_assets.config import Settings, owner_only
 from ctdc_assets.statistics.aggregates import PTABLE, compute_with_figures
+from ctdc_assets.statistics.audit import Finding, audit_tables
+from ctdc_assets.statistics.audit_recount import audit_recount
 from ctdc_assets.statistics.cellkey import properties
 from ctdc_assets.statistics.dashboard import render_dashboard
 from ctdc_assets.warehouse.statistics import (
@@ -95,3 +97,63 @@ def build_statistics_assets(settings: Settings) -> list[dg.AssetsDefinition]:
         )
 
     return [aggregates, dashboard]
+
+
+def build_statistics_checks() -> list[dg.AssetChecksDefinition]:
+    """The statistics gate: recounted from merged, without the code that computed them."""
+
+    @dg.asset_check(
+        asset=AGGREGATES_KEY,
+        name=GATE_NAMES["statistics/aggregates"],
+        blocking=True,
+        pool=POOL,
+        description=(
+            "Recomputed from the stored tables: no count below the threshold; with the "
+            "cell-key method, every count recounted from merged and the records' cell keys "
+            "as true count + ptable perturbation; with suppression, no suppressed count "
+            "recoverable from totals and other cells."
+        ),
+    )
+    def small_cells_gate(
+        warehouse: Warehouse, release_plan: ReleasePlanResource
+    ) -> dg.AssetCheckResult:
+        policy = release_plan.plan.policy
+        threshold = policy.k
+        with warehouse.connection(read_only=True) as con:
+            statistics = read_statistics(con)
+            victims = read_counted_victims(con) if policy.statistics.method == "cell_key" else None
+        findings = audit_tables(statistics, threshold)
+        guide = statistics.get("about_tables")
+        stored = set(guide["protection"]) if guide is not None and "protection" in guide else set()
+        if stored and stored != {policy.statistics.method}:
+            findings.append(
+                Finding(
+                    "about_tables", "protection", f"not the policy's {policy.statistics.method}"
+                )
+            )
+        if victims is not None:
+            findings += audit_recount(victims, statistics)
+        return _findings_result("statistics/aggregates", findings, threshold=threshold)
+
+    return [small_cells_gate]
+
+
+def _findings_result(gate: str, findings: list, **figures: int) -> dg.AssetCheckResult:
+    """A blocking result from a list of findings (each with a readable `str()`)."""
+    rows = [(i + 1, str(f)) for i, f in enumerate(findings[:50])]
+    return dg.AssetCheckResult(
+        passed=not findings,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"{gate} gate passed"
+            if not findings
+            else f"{gate} gate failed: {len(findings)} problems, first: {findings[0]}"
+        ),
+        metadata={
+            "problems": dg.MetadataValue.int(len(findings)),
+            "findings": dg.MetadataValue.md(
+                markdown_table(rows, ["#", "problem"]) if rows else "None."
+            ),
+            **{name: dg.MetadataValue.int(value) for name, value in figures.items()},
+        },
+    )
