@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from pathlib import Path
 from typing import Any
 
@@ -245,4 +246,23 @@ def test_the_daemon_internals_test_faults_drives() -> None:
         parameters(monitor)[:4] == ["instance", "workspace", "run_record", "logger"],
         "monitor_started_run",
         f"takes {parameters(monitor)}",
+    )
+
+
+#: Modules that still import private Dagster APIs themselves (issue 14: assets/ is being
+#: restructured in parallel; acceptance.py moves to the adapter's CheckExecutionStatus and
+#: asset_check_history then, and leaves this set).
+NOT_YET_ADAPTED = {"ctdc_assets/assets/acceptance.py"}
+
+
+def test_only_the_adapter_imports_private_dagster_apis() -> None:
+    root = Path(__file__).resolve().parents[1]
+    importing = re.compile(r"^\s*(from|import)\s+dagster\._", re.MULTILINE)
+    offenders = sorted(
+        path.relative_to(root).as_posix()
+        for path in (root / "ctdc_assets").rglob("*.py")
+        if importing.search(path.read_text(encoding="utf-8"))
+    )
+    assert set(offenders) - NOT_YET_ADAPTED == {"ctdc_assets/dagster_private.py"}, (
+        f"Only {ADAPTER} may import dagster._*: move these imports there: {offenders}"
     )
