@@ -49,7 +49,7 @@ def selection(assets: dg.AssetSelection | None, graph: Any) -> str | list[str] |
         return None
     try:
         return assets.to_selection_str()
-    except Exception:  # a selection of check keys has no syntax: list them
+    except NotImplementedError:  # a selection of check keys has no syntax: list them
         keys = assets.resolve_checks(graph)
         return sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in keys)
 
