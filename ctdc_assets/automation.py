@@ -17,6 +17,7 @@ import os
 import time
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 
 import dagster as dg
 
@@ -24,7 +25,7 @@ from ctdc_assets.assets.keys import PUBLISHED_KEY, raw_key
 from ctdc_assets.assets.release import report_current_release
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
-from ctdc_assets.landing import refused_links, scan
+from ctdc_assets.landing import StrayFile, refused_links, scan
 
 DEFAULT_RELEASE_CRON = "0 6 1 * *"  # 06:00 UTC on the first day of every month
 REFRESH_JOB = "refresh_job"
@@ -79,42 +80,65 @@ def build_landing_sensor(
         for contributor, crosswalk in contributors.items():
             seen = cursor.setdefault(contributor, {"ignored": []})
             seen.pop("broken", None)
-            deliveries, strays = scan(
-                settings.landing_dir / contributor, contributor, crosswalk.read.format
-            )
-            for link in refused_links(settings.landing_dir / contributor):
-                if link not in seen["ignored"]:
-                    context.log.warning(f"{contributor}: refused: {link}")
-                    seen["ignored"].append(link)
-            for stray in strays:
-                if (digest := _digest(stray.path.name)) not in seen["ignored"]:
-                    context.log.info(f"{contributor}: ignoring a file: {stray.reason}")
-                    seen["ignored"].append(digest)
-            if not deliveries:
-                continue
-            current = deliveries[-1]
-            stat = current.path.stat()
-            if now - stat.st_mtime < _settle_seconds():
-                context.log.info(f"{contributor}: a delivery changed just now; next tick")
-                continue
-            fingerprint = [_digest(current.name), stat.st_size, stat.st_mtime_ns]
-            if seen.get("fingerprint") == fingerprint:
-                continue  # unchanged since last tick: no need to hash it again
-            sha256 = current.sha256()
-            seen["fingerprint"] = fingerprint
-            if sha256 in (seen.get("sha256"), _loaded_sha256(context.instance, contributor)):
-                continue  # already requested, or already loaded (e.g. by `ctdc run`)
-            seen["sha256"] = sha256
-            requests.append(
-                dg.RunRequest(
-                    run_key=f"{contributor}:{sha256}",
-                    asset_selection=[raw_key(contributor)],
-                    tags={"ctdc/contributor": contributor, "ctdc/delivery": sha256[:12]},
-                )
-            )
+            request = _new_delivery(context, settings, contributor, crosswalk, seen, now)
+            if request is not None:
+                requests.append(request)
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
 
     return landing_sensor
+
+
+def _new_delivery(
+    context: dg.SensorEvaluationContext,
+    settings: Settings,
+    contributor: str,
+    crosswalk: Crosswalk,
+    seen: dict,
+    now: float,
+) -> dg.RunRequest | None:
+    """The run request for a contributor's newest delivery, if it is new and settled;
+    `seen` is the contributor's entry of the cursor, updated."""
+    folder = settings.landing_dir / contributor
+    deliveries, strays = scan(folder, contributor, crosswalk.read.format)
+    _note_ignored(context, contributor, folder, strays, seen)
+    if not deliveries:
+        return None
+    current = deliveries[-1]
+    stat = current.path.stat()
+    if now - stat.st_mtime < _settle_seconds():
+        context.log.info(f"{contributor}: a delivery changed just now; next tick")
+        return None
+    fingerprint = [_digest(current.name), stat.st_size, stat.st_mtime_ns]
+    if seen.get("fingerprint") == fingerprint:
+        return None  # unchanged since last tick: no need to hash it again
+    sha256 = current.sha256()
+    seen["fingerprint"] = fingerprint
+    if sha256 in (seen.get("sha256"), _loaded_sha256(context.instance, contributor)):
+        return None  # already requested, or already loaded (e.g. by `ctdc run`)
+    seen["sha256"] = sha256
+    return dg.RunRequest(
+        run_key=f"{contributor}:{sha256}",
+        asset_selection=[raw_key(contributor)],
+        tags={"ctdc/contributor": contributor, "ctdc/delivery": sha256[:12]},
+    )
+
+
+def _note_ignored(
+    context: dg.SensorEvaluationContext,
+    contributor: str,
+    folder: Path,
+    strays: list[StrayFile],
+    seen: dict,
+) -> None:
+    """Log each refused link and stray file once (the cursor keeps a stray's name keyed)."""
+    for link in refused_links(folder):
+        if link not in seen["ignored"]:
+            context.log.warning(f"{contributor}: refused: {link}")
+            seen["ignored"].append(link)
+    for stray in strays:
+        if (digest := _digest(stray.path.name)) not in seen["ignored"]:
+            context.log.info(f"{contributor}: ignoring a file: {stray.reason}")
+            seen["ignored"].append(digest)
 
 
 def _digest(name: str) -> str:

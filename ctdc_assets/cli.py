@@ -255,7 +255,20 @@ def parser() -> argparse.ArgumentParser:
         description="Counter-trafficking data collaborative pipeline.",
     )
     commands = root.add_subparsers(dest="command", required=True)
+    _add_sample(commands, settings)
+    _add_run(commands)
+    _add_verify(commands, settings)
+    _add_findings(commands)
+    _add_contributor(commands)
+    _add_accept(commands)
+    _add_warehouse(commands)
+    _add_ui(commands)
+    return root
 
+
+def _add_sample(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], settings: Settings
+) -> None:
     sample = commands.add_parser(
         "sample", help="write realistic sample deliveries for three contributors"
     )
@@ -264,6 +277,8 @@ def parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=7, help="random seed (same seed, same files)")
     sample.set_defaults(handler=_sample)
 
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
         "run",
         help="materialize every asset with all checks (writes sample data if landing is empty)",
@@ -284,6 +299,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=7, help="sample seed if landing is empty")
     run.set_defaults(handler=_run)
 
+
+def _add_verify(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], settings: Settings
+) -> None:
     verify = commands.add_parser(
         "verify", help="independently audit a published release folder (exit 1 on failure)"
     )
@@ -300,6 +319,8 @@ def parser() -> argparse.ArgumentParser:
     )
     verify.set_defaults(handler=_verify)
 
+
+def _add_findings(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     findings = commands.add_parser(
         "findings",
         help="print a contributor's unmapped values, unknown columns and failing gate values "
@@ -307,6 +328,9 @@ def parser() -> argparse.ArgumentParser:
     )
     findings.add_argument("contributor", help="e.g. hotline")
     findings.set_defaults(handler=_findings)
+
+
+def _add_contributor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     contributor = commands.add_parser(
         "contributor", help="onboard a contributor: draft its crosswalk, check it"
     ).add_subparsers(dest="action", required=True)
@@ -324,6 +348,8 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--delivery", help="default: the newest file in its landing folder")
     check.set_defaults(handler=_contributor_check)
 
+
+def _add_accept(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     accept = commands.add_parser(
         "accept",
         help="accept a delivery whose record count the raw gate blocked (recorded in the instance)",
@@ -331,6 +357,8 @@ def parser() -> argparse.ArgumentParser:
     accept.add_argument("delivery", help="the delivery's file name (or path) in data/landing")
     accept.set_defaults(handler=_accept)
 
+
+def _add_warehouse(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     warehouse = commands.add_parser("warehouse", help="maintain the warehouse file")
     actions = warehouse.add_subparsers(dest="action", required=True)
     rebuild = actions.add_parser(
@@ -341,11 +369,12 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--log-level", default="INFO")
     rebuild.set_defaults(handler=_warehouse_rebuild)
 
+
+def _add_ui(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ui = commands.add_parser("ui", help="start the Dagster webserver and daemon on this data")
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(handler=_ui)
-    return root
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,14 +22,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from dagster import Field
-from dagster._config import StringSource
-from dagster._config.config_schema import UserConfigSchema
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from dagster._serdes import ConfigurableClassData
+from dagster import Field, StringSource
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
+
+from ctdc_assets.dagster_private import (
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    ConfigurableClassData,
+    SqliteEventLogStorage,
+    UserConfigSchema,
+)
 
 #: Database files whose engine a process keeps open (each holds one file descriptor).
 OPEN_FILES = 8

@@ -24,8 +24,9 @@ from contextlib import contextmanager, suppress
 from types import FrameType
 
 import dagster as dg
-from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
-from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES, RunsFilter
+from dagster import DefaultRunLauncher, RunsFilter
+
+from ctdc_assets.dagster_private import CheckRunHealthResult, WorkerStatus, in_progress_run_statuses
 
 PID_TAG = "ctdc/pid"
 HOST_TAG = "ctdc/host"
@@ -96,7 +97,7 @@ def _process_started_after(pid: int, when: float) -> bool:
 def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     """Mark every in-progress run whose process is gone as failed and free its slots."""
     reaped = []
-    for record in instance.get_run_records(RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES)):
+    for record in instance.get_run_records(RunsFilter(statuses=in_progress_run_statuses())):
         run = record.dagster_run
         if not run_is_dead(instance, run):
             continue
@@ -123,7 +124,7 @@ def _finished_slot_holders(instance: dg.DagsterInstance) -> list[str]:
     live = {
         r.dagster_run.run_id
         for r in instance.get_run_records(
-            RunsFilter(run_ids=holders, statuses=IN_PROGRESS_RUN_STATUSES)
+            RunsFilter(run_ids=holders, statuses=in_progress_run_statuses())
         )
     }
     return [run_id for run_id in holders if run_id not in live]
@@ -132,7 +133,7 @@ def _finished_slot_holders(instance: dg.DagsterInstance) -> list[str]:
 def runs_in_progress(instance: dg.DagsterInstance) -> list[str]:
     return [
         r.dagster_run.run_id
-        for r in instance.get_run_records(RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES))
+        for r in instance.get_run_records(RunsFilter(statuses=in_progress_run_statuses()))
     ]
 
 

@@ -10,9 +10,8 @@ input pass, on that input's latest materialization? If not, it refuses to run.
 from collections.abc import Iterable, Sequence
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import (
-    COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
-)
+
+from ctdc_assets.dagster_private import asset_check_history, completed_check_statuses
 
 from ctdc_assets.assets.keys import PUBLISHED_KEY
 
@@ -44,8 +43,8 @@ def require_passed_gates(instance: dg.DagsterInstance, inputs: Iterable[dg.Asset
         if materialization is None:
             problems.append(f"{key.to_user_string()} has never been materialized")
             continue
-        completed = instance.event_log_storage.get_asset_check_execution_history(
-            gate, limit=1, status=COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+        completed = asset_check_history(
+            instance, gate, limit=1, status=completed_check_statuses()
         )  # a check planned in a run whose asset step failed never evaluated anything
         evaluation = completed[0].evaluation if completed else None
         target = evaluation.target_materialization_data if evaluation else None

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ctdc_assets.dagster_private import latest_check_executions
 from ctdc_assets.quality.bridge import GateResult, _md
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def latest_check_evaluations(
     instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey]
 ) -> list[Any]:
     """The latest evaluation of each check (skipping checks that never ran), for the report."""
-    records = instance.event_log_storage.get_latest_asset_check_execution_by_key(list(check_keys))
+    records = latest_check_executions(instance, check_keys)
     evaluations = []
     for key in sorted(records, key=lambda k: (k.asset_key.to_user_string(), k.name)):
         evaluation = records[key].evaluation

@@ -172,6 +172,32 @@ class RowPicker:
         return np.sort(self._order[positions])
 
 
+def plant_canaries(
+    rng: np.random.Generator,
+    cols: dict[str, pl.Series],
+    identifiers: Sequence[str],
+    pickers: Mapping[str, RowPicker],
+    *,
+    email: str | None = None,
+    free_text: Mapping[str, tuple[str, str]] | None = None,
+) -> None:
+    """A canary token in about 0.2 % of the rows (at least 3) of each identifier column.
+
+    The token is the whole value, except in the `email` column (`<token>@example.org`)
+    and in free text: `free_text[name] = (text when blank, words before the token)`,
+    the token appended to the row's text as `<text><words><token>.`.
+    """
+    for name in identifiers:
+        rows = pickers[name].take(0.002, 3)
+        tokens = canaries(rng, rows.size)
+        if name == email:
+            tokens = tokens + "@example.org"
+        elif free_text and name in free_text:
+            blank, words = free_text[name]
+            tokens = cols[name].gather(rows).fill_null(blank) + words + tokens + "."
+        cols[name] = plant_series(cols[name], rows, tokens)
+
+
 def plant(series: pl.Series, rows: np.ndarray, values: Sequence[str | None]) -> pl.Series:
     """Put `values` (cycled, so every spelling shows up) into `rows`."""
     if rows.size == 0:
@@ -225,6 +251,21 @@ def case_variants(series: pl.Series, rows: np.ndarray) -> pl.Series:
 def blank_out(series: pl.Series, keep: np.ndarray) -> pl.Series:
     """A copy with null where keep is false."""
     return pl.select(pl.when(pl.Series(keep)).then(series)).to_series().alias(series.name)
+
+
+def numbered_by_year(prefix: str, years: np.ndarray, counters: dict[int, int]) -> pl.Series:
+    """`<prefix>-<year>-<6 digits>`, numbered per year across chunks; updates `counters`."""
+    offset = np.zeros(len(years), dtype=np.int64)
+    for year, count in counters.items():
+        offset[years == year] = count
+    frame = pl.DataFrame({"year": years, "offset": offset})
+    sequence = pl.int_range(pl.len()).over("year") + 1 + pl.col("offset")
+    numbered = frame.select(
+        pl.format(f"{prefix}-{{}}-{{}}", pl.col("year"), sequence.cast(pl.String).str.zfill(6))
+    ).to_series()
+    for year, count in zip(*np.unique(years, return_counts=True), strict=True):
+        counters[int(year)] = counters.get(int(year), 0) + int(count)
+    return numbered
 
 
 # ------------------------------------------------------------------ dates and ages

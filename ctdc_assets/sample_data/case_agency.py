@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -123,8 +124,16 @@ def generate(seed: int, chunk: int, n: int, year_counters: dict[int, int]) -> pl
     rng = b.rng_for(seed, INDEX, chunk)
     n_dup = min(max(2, round(0.005 * n)), n // 4)
     m = n - n_dup
+    when = _when(rng, m)
+    what = _what(rng, m, when["female"])
+    who = _who(rng, m, when, what)
+    frame = _frame(rng, m, when, what, who, year_counters)
+    frame = _plant_dirt(rng, frame)
+    return pl.concat([frame, _resent(rng, frame, when["modified"], n_dup)])
 
-    # --- who, when
+
+def _when(rng: np.random.Generator, m: int) -> dict[str, np.ndarray]:
+    """Who (gender) and when: registration, birth, exploitation, recruitment, referral."""
     years = b.draw_years(rng, REGISTRATION_YEARS, m)
     reg = np.minimum(b.days_in_years(rng, years), DATA_END)
     gender_idx = rng.choice(len(v.HTCDS_GENDER), size=m, p=b.normalised([*v.HTCDS_GENDER.values()]))
@@ -143,8 +152,22 @@ def generate(seed: int, chunk: int, n: int, year_counters: dict[int, int]) -> pl
     recruited = np.maximum(recruited, birth + (start - birth) // 2)
     modified = b.later(rng, reg, 900, MODIFIED_END)
     referral = reg - rng.integers(0, 45, size=m)
+    return {
+        "years": years,
+        "reg": reg,
+        "gender_idx": gender_idx,
+        "female": female,
+        "birth_known": birth_known,
+        "birth_shown": birth_shown,
+        "start": start,
+        "recruited": recruited,
+        "modified": modified,
+        "referral": referral,
+    }
 
-    # --- what happened
+
+def _what(rng: np.random.Generator, m: int, female: np.ndarray) -> dict[str, Any]:
+    """What happened: exploitation, control, recruitment, countries, the case's status."""
     group = np.where(female, "female", "male")
     types = b.draw_by_group(rng, group, v.HTCDS_TYPE_OF_EXPLOITATION)
     types = b.blank_out(types, rng.random(m) < 0.88)
@@ -179,8 +202,29 @@ def generate(seed: int, chunk: int, n: int, year_counters: dict[int, int]) -> pl
     reason = b.blank_out(b.pick(rng, v.CASE_CLOSURE_REASONS, m), closed & (rng.random(m) < 0.8))
     referred = rng.random(m) < 0.6
     referring = b.blank_out(b.pick(rng, v.REFERRING_ORGANISATIONS, m), referred)
+    return {
+        "types": types,
+        "industry": industry,
+        "sex_type": sex_type,
+        "control": control,
+        "recruitment": recruitment,
+        "recruiter": recruiter,
+        "abducted": abducted,
+        "citizenship": citizenship,
+        "exploited_in": exploited_in,
+        "location": location,
+        "status": status,
+        "reason": reason,
+        "referred": referred,
+        "referring": referring,
+    }
 
-    # --- who (identifiers)
+
+def _who(
+    rng: np.random.Generator, m: int, when: dict[str, np.ndarray], what: dict[str, Any]
+) -> dict[str, Any]:
+    """The identifiers: names, phones, e-mail, address, and the referral's free text."""
+    female = when["female"]
     first = b.given_names(rng, female)
     second = b.family_names(rng, m)
     mobile = b.phones(rng, m, PHONE_CODES)
@@ -204,14 +248,14 @@ def generate(seed: int, chunk: int, n: int, year_counters: dict[int, int]) -> pl
     has_address = rng.random(m) < 0.45
     house = pl.Series(rng.integers(1, 200, size=m)).cast(pl.String)
     street = pl.select(b.text(house, " ", b.pick(rng, b.STREETS, m))).to_series()
-    birth_text = b.format_days(birth_shown, DATE_FORMAT)
+    birth_text = b.format_days(when["birth_shown"], DATE_FORMAT)
     relative = b.given_names(rng, rng.random(m) < 0.5)
     city = b.pick(rng, b.CITIES, m)
     details = pl.select(
         b.choose_template(
             rng,
             [
-                b.text("Referred by ", referring.fill_null("police"), "; contact ", owner)
+                b.text("Referred by ", what["referring"].fill_null("police"), "; contact ", owner)
                 + b.text(" at ", other_phone, ". ", first, " ", second)
                 + b.text(" was identified in ", city, "."),
                 b.text(first, " ", second, " (mobile ", mobile, ") asked for shelter and care."),
@@ -223,22 +267,47 @@ def generate(seed: int, chunk: int, n: int, year_counters: dict[int, int]) -> pl
             m,
         )
     ).to_series()
+    return {
+        "first": first,
+        "second": second,
+        "mobile": mobile,
+        "other_phone": other_phone,
+        "owner": owner,
+        "salutation": salutation,
+        "email": email,
+        "has_address": has_address,
+        "street": street,
+        "birth_text": birth_text,
+        "details": details,
+    }
 
-    frame = pl.DataFrame(
+
+def _frame(
+    rng: np.random.Generator,
+    m: int,
+    when: dict[str, np.ndarray],
+    what: dict[str, Any],
+    who: dict[str, Any],
+    year_counters: dict[int, int],
+) -> pl.DataFrame:
+    """The delivery's columns, in order (the last draws decide which cells are blank)."""
+    has_address = who["has_address"]
+    referred = what["referred"]
+    return pl.DataFrame(
         {
-            "cas_CaseNumber": _case_numbers(years, year_counters),
-            "cas_CaseOwner": owner,
-            "prs_Salutation": b.blank_out(salutation, rng.random(m) < 0.65),
-            "prs_FirstName": first,
-            "prs_SecondName": b.blank_out(second, rng.random(m) < 0.97),
+            "cas_CaseNumber": b.numbered_by_year("IOM", when["years"], year_counters),
+            "cas_CaseOwner": who["owner"],
+            "prs_Salutation": b.blank_out(who["salutation"], rng.random(m) < 0.65),
+            "prs_FirstName": who["first"],
+            "prs_SecondName": b.blank_out(who["second"], rng.random(m) < 0.97),
             "con_Consent": b.draw(rng, {"TRUE": 88.0, "Yes": 6.0, "y": 2.0, "True": 1.0}, m),
-            "prs_Birthdate": b.blank_out(birth_text, birth_known),
-            "prs_Gender": b.lookup(list(v.HTCDS_GENDER), gender_idx),
-            "prs_Citizenship": citizenship,
-            "prs_Email": b.blank_out(email, rng.random(m) < 0.4),
-            "prs_HomePhone": b.blank_out(other_phone, rng.random(m) < 0.18),
-            "prs_MobilePhone": b.blank_out(mobile, rng.random(m) < 0.62),
-            "prs_MailingStreet": b.blank_out(street, has_address),
+            "prs_Birthdate": b.blank_out(who["birth_text"], when["birth_known"]),
+            "prs_Gender": b.lookup(list(v.HTCDS_GENDER), when["gender_idx"]),
+            "prs_Citizenship": what["citizenship"],
+            "prs_Email": b.blank_out(who["email"], rng.random(m) < 0.4),
+            "prs_HomePhone": b.blank_out(who["other_phone"], rng.random(m) < 0.18),
+            "prs_MobilePhone": b.blank_out(who["mobile"], rng.random(m) < 0.62),
+            "prs_MailingStreet": b.blank_out(who["street"], has_address),
             "prs_MailingCity": b.blank_out(b.pick(rng, b.CITIES, m), has_address),
             "prs_MailingState": b.blank_out(
                 b.pick(rng, PROVINCES, m), has_address & (rng.random(m) < 0.5)
@@ -247,50 +316,37 @@ def generate(seed: int, chunk: int, n: int, year_counters: dict[int, int]) -> pl
             "prs_MailingCountry": b.blank_out(
                 pl.select(
                     pl.when(pl.Series(rng.random(m) < 0.7))
-                    .then(citizenship)
-                    .otherwise(exploited_in)
+                    .then(what["citizenship"])
+                    .otherwise(what["exploited_in"])
                 ).to_series(),
                 has_address,
             ),
             "vic_TraffickingStatus": b.draw(rng, v.HTCDS_TRAFFICKING_STATUS, m),
-            "vic_MethodOfRecruitment": recruitment,
-            "vic_MethodsOfControl": control,
-            "vic_TypeOfExploitation": types,
-            "vic_ForcedLabourIndustry": industry,
-            "vic_TypeOfSexExploitation": sex_type,
-            "vic_RecruiterRelationship": recruiter,
-            "vic_Abducted": abducted,
-            "vic_LocationOfExploitation": location,
-            "vic_RecruitmentDate": b.format_days(recruited, DATE_FORMAT, rng.random(m) < 0.3),
-            "vic_ExploitationStartDate": b.format_days(start, DATE_FORMAT, rng.random(m) < 0.4),
-            "cas_RegistrationDate": b.format_days(reg, DATE_FORMAT),
-            "cas_LastModifiedDate": b.format_days(modified, DATE_FORMAT),
-            "cas_Status": status,
-            "cas_ReferringOrganisation": referring,
-            "cas_IncomingReferralDate": b.format_days(
-                referral, DATE_FORMAT, referred & (rng.random(m) < 0.85)
+            "vic_MethodOfRecruitment": what["recruitment"],
+            "vic_MethodsOfControl": what["control"],
+            "vic_TypeOfExploitation": what["types"],
+            "vic_ForcedLabourIndustry": what["industry"],
+            "vic_TypeOfSexExploitation": what["sex_type"],
+            "vic_RecruiterRelationship": what["recruiter"],
+            "vic_Abducted": what["abducted"],
+            "vic_LocationOfExploitation": what["location"],
+            "vic_RecruitmentDate": b.format_days(
+                when["recruited"], DATE_FORMAT, rng.random(m) < 0.3
             ),
-            "cas_IncomingReferralDetails": b.blank_out(details, rng.random(m) < 0.45),
-            "cas_ReasonForCaseClosure": reason,
+            "vic_ExploitationStartDate": b.format_days(
+                when["start"], DATE_FORMAT, rng.random(m) < 0.4
+            ),
+            "cas_RegistrationDate": b.format_days(when["reg"], DATE_FORMAT),
+            "cas_LastModifiedDate": b.format_days(when["modified"], DATE_FORMAT),
+            "cas_Status": what["status"],
+            "cas_ReferringOrganisation": what["referring"],
+            "cas_IncomingReferralDate": b.format_days(
+                when["referral"], DATE_FORMAT, referred & (rng.random(m) < 0.85)
+            ),
+            "cas_IncomingReferralDetails": b.blank_out(who["details"], rng.random(m) < 0.45),
+            "cas_ReasonForCaseClosure": what["reason"],
         }
     )
-    frame = _plant_dirt(rng, frame)
-    return pl.concat([frame, _resent(rng, frame, modified, n_dup)])
-
-
-def _case_numbers(years: np.ndarray, counters: dict[int, int]) -> pl.Series:
-    """`IOM-<year>-<6 digits>`, numbered per registration year across chunks."""
-    offset = np.zeros(len(years), dtype=np.int64)
-    for year, count in counters.items():
-        offset[years == year] = count
-    frame = pl.DataFrame({"year": years, "offset": offset})
-    sequence = pl.int_range(pl.len()).over("year") + 1 + pl.col("offset")
-    numbered = frame.select(
-        pl.format("IOM-{}-{}", pl.col("year"), sequence.cast(pl.String).str.zfill(6))
-    ).to_series()
-    for year, count in zip(*np.unique(years, return_counts=True), strict=True):
-        counters[int(year)] = counters.get(int(year), 0) + int(count)
-    return numbered
 
 
 def _plant_dirt(rng: np.random.Generator, frame: pl.DataFrame) -> pl.DataFrame:
@@ -342,15 +398,14 @@ def _plant_dirt(rng: np.random.Generator, frame: pl.DataFrame) -> pl.DataFrame:
     )
     cols["cas_Status"] = b.case_variants(cols["cas_Status"], take("cas_Status", 0.01, 4))
 
-    for name in IDENTIFIERS:
-        rows = take(name, 0.002, 3)
-        tokens = b.canaries(rng, rows.size)
-        if name == "prs_Email":
-            tokens = tokens + "@example.org"
-        elif name == "cas_IncomingReferralDetails":
-            text = cols[name].gather(rows).fill_null("Referral by phone.")
-            tokens = text + " Contact person: " + tokens + "."
-        cols[name] = b.plant_series(cols[name], rows, tokens)
+    b.plant_canaries(
+        rng,
+        cols,
+        IDENTIFIERS,
+        pickers,
+        email="prs_Email",
+        free_text={"cas_IncomingReferralDetails": ("Referral by phone.", " Contact person: ")},
+    )
     return pl.DataFrame(cols)
 
 

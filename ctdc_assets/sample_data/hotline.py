@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -87,11 +88,40 @@ def generate(seed: int, chunk: int, n: int, year_counters: dict[int, int]) -> pl
     early = b.RowPicker.for_columns(rng, m, ["report_date"])["report_date"].take(0.01, 2)
     years[early] = rng.integers(EARLY_YEARS[0], EARLY_YEARS[1] + 1, size=early.size)
     reported = np.minimum(b.days_in_years(rng, years), DATA_END)
-
     gender_idx = rng.choice(
         len(v.HOTLINE_GENDER), size=m, p=b.normalised([*v.HOTLINE_GENDER.values()])
     )
     female = np.isin(gender_idx, [0, 2]) | (np.isin(gender_idx, [4, 5]) & (rng.random(m) < 0.7))
+    what = _what(rng, m, female)
+    where = _where(rng, m)
+    who = _who(rng, m, female, what, where)
+
+    frame = pl.DataFrame(
+        {
+            "case_id": b.numbered_by_year("HL", years, year_counters),
+            "report_date": b.format_days(reported, DATE_FORMAT),
+            "caller_phone": b.blank_out(who["caller_phone"], rng.random(m) < 0.85),
+            "victim_name": who["victim_name"],
+            "victim_age": what["victim_age"],
+            "victim_gender": b.lookup(list(v.HOTLINE_GENDER), gender_idx),
+            "victim_citizenship": where["citizenship"],
+            "trafficking_type": what["kind"],
+            "industry": what["industry"],
+            "means_of_control": what["control"],
+            "recruiter_relation": what["recruiter"],
+            "exploitation_country": where["country"],
+            "state": where["state"],
+            "narrative": b.blank_out(who["narrative"], rng.random(m) < 0.92),
+        }
+    )
+    frame = _plant_dirt(rng, frame)
+    # the export repeats some cases verbatim (re-opened calls); they come later in the file
+    repeated = np.sort(rng.choice(m, size=n_dup, replace=False))
+    return pl.concat([frame, frame[repeated]])
+
+
+def _what(rng: np.random.Generator, m: int, female: np.ndarray) -> dict[str, Any]:
+    """The kind of trafficking, industry, the victim's age, means of control, recruiter."""
     kind = b.draw_by_group(rng, np.where(female, "female", "male"), TYPE_BY_GENDER)
     kind_np = kind.to_numpy()
     industry = b.draw_by_group(rng, kind_np, v.HOTLINE_INDUSTRY)
@@ -134,7 +164,18 @@ def generate(seed: int, chunk: int, n: int, year_counters: dict[int, int]) -> pl
         },
     )
     recruiter = b.draw_by_group(rng, np.where(labour & ~sexual, "labor", "sex"), RECRUITER_BY_KIND)
+    return {
+        "kind": kind,
+        "industry": industry,
+        "age_text": age_text,
+        "victim_age": victim_age,
+        "control": control,
+        "recruiter": recruiter,
+    }
 
+
+def _where(rng: np.random.Generator, m: int) -> dict[str, pl.Series]:
+    """Citizenship, country of exploitation (mostly the US) and state, as operators write them."""
     names = b.code_table(CITIZENSHIP.codes, b.everyday_name)
     citizenship = b.blank_out(
         names.gather(pl.Series(CITIZENSHIP.draw(rng, m), dtype=pl.UInt32)),
@@ -147,7 +188,18 @@ def generate(seed: int, chunk: int, n: int, year_counters: dict[int, int]) -> pl
     country = pl.select(pl.when(pl.Series(in_us)).then(pl.lit("United States")).otherwise(abroad))
     country = b.blank_out(country.to_series(), rng.random(m) < 0.98)
     state = b.blank_out(b.draw(rng, v.US_STATES, m), in_us & (rng.random(m) < 0.92))
+    return {"citizenship": citizenship, "country": country, "state": state}
 
+
+def _who(
+    rng: np.random.Generator,
+    m: int,
+    female: np.ndarray,
+    what: dict[str, Any],
+    where: dict[str, pl.Series],
+) -> dict[str, pl.Series]:
+    """The identifiers: the victim's name, the caller's phone, and the call's narrative."""
+    age_text = what["age_text"]
     victim_given = b.given_names(rng, female)
     victim = pl.select(b.text(victim_given, " ", b.family_names(rng, m))).to_series()
     caller_phone = b.us_phones(rng, m)
@@ -156,20 +208,20 @@ def generate(seed: int, chunk: int, n: int, year_counters: dict[int, int]) -> pl
     caller = pl.select(b.text(caller_given, " ", b.family_names(rng, m))).to_series()
     controller_given = b.given_names(rng, rng.random(m) < 0.2)
     controller = pl.select(b.text(controller_given, " ", b.family_names(rng, m))).to_series()
-    where = state.fill_null("an unknown state")
-    work = industry.str.to_lowercase()
+    place = where["state"].fill_null("an unknown state")
+    work = what["industry"].str.to_lowercase()
     narrative = pl.select(
         b.choose_template(
             rng,
             [
                 b.text("Caller ", caller, " reported that ", victim, " (approx. ", age_text)
-                + b.text(") is made to work in ", work, " in ", where)
+                + b.text(") is made to work in ", work, " in ", place)
                 + b.text(". Call back at ", caller_phone, "."),
                 b.text(victim, " texted from ", other_phone, " asking for help to leave ")
                 + b.text(controller, "."),
                 b.text("Anonymous tip about ", victim, ", ", age_text, "; trafficker known as ")
                 + b.text(controller, ", phone ", other_phone, "."),
-                b.text("Victim ", victim, " called from a shelter in ", where)
+                b.text("Victim ", victim, " called from a shelter in ", place)
                 + b.text("; reach caseworker ", caller, " at ", caller_phone, "."),
             ],
             m,
@@ -181,43 +233,7 @@ def generate(seed: int, chunk: int, n: int, year_counters: dict[int, int]) -> pl
         .when(pl.lit(rng.random(m)) < 0.4)
         .then(victim_given)
     ).to_series()
-
-    frame = pl.DataFrame(
-        {
-            "case_id": _case_ids(years, year_counters),
-            "report_date": b.format_days(reported, DATE_FORMAT),
-            "caller_phone": b.blank_out(caller_phone, rng.random(m) < 0.85),
-            "victim_name": victim_name,
-            "victim_age": victim_age,
-            "victim_gender": b.lookup(list(v.HOTLINE_GENDER), gender_idx),
-            "victim_citizenship": citizenship,
-            "trafficking_type": kind,
-            "industry": industry,
-            "means_of_control": control,
-            "recruiter_relation": recruiter,
-            "exploitation_country": country,
-            "state": state,
-            "narrative": b.blank_out(narrative, rng.random(m) < 0.92),
-        }
-    )
-    frame = _plant_dirt(rng, frame)
-    # the export repeats some cases verbatim (re-opened calls); they come later in the file
-    repeated = np.sort(rng.choice(m, size=n_dup, replace=False))
-    return pl.concat([frame, frame[repeated]])
-
-
-def _case_ids(years: np.ndarray, counters: dict[int, int]) -> pl.Series:
-    offset = np.zeros(len(years), dtype=np.int64)
-    for year, count in counters.items():
-        offset[years == year] = count
-    frame = pl.DataFrame({"year": years, "offset": offset})
-    sequence = pl.int_range(pl.len()).over("year") + 1 + pl.col("offset")
-    ids = frame.select(
-        pl.format("HL-{}-{}", pl.col("year"), sequence.cast(pl.String).str.zfill(6))
-    ).to_series()
-    for year, count in zip(*np.unique(years, return_counts=True), strict=True):
-        counters[int(year)] = counters.get(int(year), 0) + int(count)
-    return ids
+    return {"caller_phone": caller_phone, "victim_name": victim_name, "narrative": narrative}
 
 
 def _plant_dirt(rng: np.random.Generator, frame: pl.DataFrame) -> pl.DataFrame:
@@ -249,11 +265,11 @@ def _plant_dirt(rng: np.random.Generator, frame: pl.DataFrame) -> pl.DataFrame:
     for name in ("trafficking_type", "industry", "recruiter_relation", "means_of_control"):
         cols[name] = b.case_variants(cols[name], take(name, 0.01, 4))
 
-    for name in IDENTIFIERS:
-        rows = take(name, 0.002, 3)
-        tokens = b.canaries(rng, rows.size)
-        if name == "narrative":
-            text = cols[name].gather(rows).fill_null("Caller asked for help.")
-            tokens = text + " Caller gave the name " + tokens + "."
-        cols[name] = b.plant_series(cols[name], rows, tokens)
+    b.plant_canaries(
+        rng,
+        cols,
+        IDENTIFIERS,
+        pickers,
+        free_text={"narrative": ("Caller asked for help.", " Caller gave the name ")},
+    )
     return pl.DataFrame(cols)

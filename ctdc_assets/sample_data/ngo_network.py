@@ -84,7 +84,48 @@ def generate(seed: int, chunk: int, n: int, first_number: int) -> pl.DataFrame:
     rng = b.rng_for(seed, INDEX, chunk)
     n_dup = min(max(2, round(0.005 * n)), n // 4)
     m = n - n_dup
+    person = _person(rng, m)
+    female = person["female"]
+    what = _what(rng, m, female)
+    who = _who(rng, m, female)
 
+    frame = pl.DataFrame(
+        {
+            "case.id": "LS-"
+            + pl.Series(np.arange(first_number, first_number + m)).cast(pl.String).str.zfill(8),
+            "case.entered": b.format_days(person["entered"], DATE_FORMAT),
+            "case.updated": b.format_days(person["updated"], DATE_FORMAT),
+            "case.consent_to_share": pl.Series(np.ones(m, dtype=bool)),
+            "person.name.given": who["given"],
+            "person.name.family": b.blank_out(who["family"], rng.random(m) < 0.9),
+            "person.date_of_birth": b.format_days(
+                person["birth"], DATE_FORMAT, person["dob_known"]
+            ),
+            "person.age_at_intake": pl.Series(person["age"], dtype=pl.Int64).set(
+                pl.Series(~person["age_known"]), None
+            ),
+            "person.sex": b.blank_out(
+                b.lookup(list(v.NGO_SEX), person["sex_idx"]), rng.random(m) < 0.97
+            ),
+            "person.country_of_origin": what["origin"],
+            "person.phone": b.blank_out(who["phone"], rng.random(m) < 0.6),
+            "exploitation.types": what["types"],
+            "exploitation.sectors": what["sectors"],
+            "exploitation.means_of_control": what["control"],
+            "exploitation.country": what["destination"],
+            "exploitation.minor_at_start": pl.Series(person["minor_at_start"]).set(
+                pl.Series(~person["minor_known"]), None
+            ),
+            "recruiter.types": what["recruiters"],
+            "notes": b.blank_out(who["notes"], rng.random(m) < 0.8),
+        }
+    )
+    frame = _plant_dirt(rng, frame)
+    return pl.concat([frame, _resent(rng, frame, person["updated"], n_dup)])
+
+
+def _person(rng: np.random.Generator, m: int) -> dict[str, np.ndarray]:
+    """Entry and update dates, sex, birth and age, and whether each is known."""
     years = b.draw_years(rng, ENTRY_YEARS, m)
     entered = np.minimum(b.days_in_years(rng, years), DATA_END)
     updated = b.later(rng, entered, 700, UPDATED_END)
@@ -101,7 +142,22 @@ def generate(seed: int, chunk: int, n: int, first_number: int) -> pl.DataFrame:
     years_in = rng.exponential(2.0, m)
     minor_at_start = np.where(age - years_in < 18, True, False)
     minor_known = age_known & (rng.random(m) < 0.8)
+    return {
+        "entered": entered,
+        "updated": updated,
+        "sex_idx": sex_idx,
+        "female": female,
+        "birth": birth,
+        "age": age,
+        "dob_known": dob_known,
+        "age_known": age_known,
+        "minor_at_start": minor_at_start,
+        "minor_known": minor_known,
+    }
 
+
+def _what(rng: np.random.Generator, m: int, female: np.ndarray) -> dict[str, pl.Series]:
+    """Types of exploitation, sectors, means of control, recruiters, origin and destination."""
     group = np.where(female, "female", "male")
     first_type = b.draw_by_group(rng, group, v.NGO_TYPES)
     second = rng.random(m) < 0.08
@@ -123,7 +179,18 @@ def generate(seed: int, chunk: int, n: int, first_number: int) -> pl.DataFrame:
     destination = _countries(rng, DESTINATION, m)
     origin = b.blank_out(origin, rng.random(m) < 0.93)
     destination = b.blank_out(destination, rng.random(m) < 0.9)
+    return {
+        "types": types,
+        "sectors": sectors,
+        "control": control,
+        "recruiters": recruiters,
+        "origin": origin,
+        "destination": destination,
+    }
 
+
+def _who(rng: np.random.Generator, m: int, female: np.ndarray) -> dict[str, pl.Series]:
+    """The identifiers: name, phone, and the caseworker's notes."""
     given = b.given_names(rng, female)
     family = b.family_names(rng, m)
     phone = b.phones(rng, m, PHONE_CODES)
@@ -145,34 +212,7 @@ def generate(seed: int, chunk: int, n: int, first_number: int) -> pl.DataFrame:
             m,
         )
     ).to_series()
-
-    frame = pl.DataFrame(
-        {
-            "case.id": "LS-"
-            + pl.Series(np.arange(first_number, first_number + m)).cast(pl.String).str.zfill(8),
-            "case.entered": b.format_days(entered, DATE_FORMAT),
-            "case.updated": b.format_days(updated, DATE_FORMAT),
-            "case.consent_to_share": pl.Series(np.ones(m, dtype=bool)),
-            "person.name.given": given,
-            "person.name.family": b.blank_out(family, rng.random(m) < 0.9),
-            "person.date_of_birth": b.format_days(birth, DATE_FORMAT, dob_known),
-            "person.age_at_intake": pl.Series(age, dtype=pl.Int64).set(pl.Series(~age_known), None),
-            "person.sex": b.blank_out(b.lookup(sex_values, sex_idx), rng.random(m) < 0.97),
-            "person.country_of_origin": origin,
-            "person.phone": b.blank_out(phone, rng.random(m) < 0.6),
-            "exploitation.types": types,
-            "exploitation.sectors": sectors,
-            "exploitation.means_of_control": control,
-            "exploitation.country": destination,
-            "exploitation.minor_at_start": pl.Series(minor_at_start).set(
-                pl.Series(~minor_known), None
-            ),
-            "recruiter.types": recruiters,
-            "notes": b.blank_out(notes, rng.random(m) < 0.8),
-        }
-    )
-    frame = _plant_dirt(rng, frame)
-    return pl.concat([frame, _resent(rng, frame, updated, n_dup)])
+    return {"given": given, "family": family, "phone": phone, "notes": notes}
 
 
 def _countries(rng: np.random.Generator, dist: b.CountryDistribution, n: int) -> pl.Series:
@@ -221,13 +261,13 @@ def _plant_dirt(rng: np.random.Generator, frame: pl.DataFrame) -> pl.DataFrame:
         replaced = pl.Series([[variants[i % len(variants)]] for i in range(rows.size)])
         cols[name] = b.plant_series(cols[name], rows, replaced)
 
-    for name in IDENTIFIERS:
-        rows = take(name, 0.002, 3)
-        tokens = b.canaries(rng, rows.size)
-        if name == "notes":
-            text = cols[name].gather(rows).fill_null("Follow-up call.")
-            tokens = text + " Interpreter: " + tokens + "."
-        cols[name] = b.plant_series(cols[name], rows, tokens)
+    b.plant_canaries(
+        rng,
+        cols,
+        IDENTIFIERS,
+        pickers,
+        free_text={"notes": ("Follow-up call.", " Interpreter: ")},
+    )
     return pl.DataFrame(cols)
 
 
