@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from ctdc_assets.assets.gating import GATE_NAMES
+from ctdc_assets.dagster_private import CheckExecutionStatus, asset_check_history
 from ctdc_assets.quality.bridge import delivery_label
 from ctdc_assets.volume import VolumeChange
 
-SUCCEEDED = AssetCheckExecutionRecordStatus.SUCCEEDED
+SUCCEEDED = CheckExecutionStatus.SUCCEEDED
 
 ACCEPTED = "accepted_sha256"
 
@@ -52,8 +52,8 @@ def delivery_change(
     sha256 = _value(current, "delivery_sha256")
     passed = {
         r.run_id
-        for r in instance.event_log_storage.get_asset_check_execution_history(
-            dg.AssetCheckKey(key, GATE_NAMES["raw"]), limit=100, status={SUCCEEDED}
+        for r in asset_check_history(
+            instance, dg.AssetCheckKey(key, GATE_NAMES["raw"]), limit=100, status={SUCCEEDED}
         )
     }
     for record in records[1:]:

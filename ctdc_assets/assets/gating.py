@@ -11,9 +11,8 @@ from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
-from ctdc_assets.dagster_private import asset_check_history, completed_check_statuses
-
 from ctdc_assets.assets.keys import PUBLISHED_KEY
+from ctdc_assets.dagster_private import asset_check_history, completed_check_statuses
 
 #: The gate (blocking check) of each gated asset, by asset key (layer, or layer/name).
 GATE_NAMES = {
