@@ -11,7 +11,8 @@ from ctdc_assets.crosswalk.engine import (
     list_inconsistencies,
     quality_findings,
 )
-from ctdc_assets.crosswalk.model import Crosswalk, CrosswalkError, load_crosswalk, load_crosswalks
+from ctdc_assets.crosswalk.model import Crosswalk, CrosswalkError
+from ctdc_assets.crosswalk.model_load import load_crosswalk, load_crosswalks
 from ctdc_assets.crosswalk.readers import DeliveryError, read_delivery, unexpected_columns
 
 __all__ = [

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from ctdc_assets.crosswalk.countries import to_alpha2
-from ctdc_assets.crosswalk.model import (
+from ctdc_assets.crosswalk.model import Crosswalk, normalize
+from ctdc_assets.crosswalk.model_rules import (
     AgeRule,
     AgeSource,
     ConstantRule,
     CopyRule,
     CountryRule,
-    Crosswalk,
     FlagRule,
     FlagSource,
     ListRule,
@@ -42,7 +42,6 @@ from ctdc_assets.crosswalk.model import (
     MajoritySource,
     MapRule,
     YearRule,
-    normalize,
 )
 from ctdc_assets.crosswalk.readers import DeliveryError, unexpected_columns
 from ctdc_assets.standard import Standard, load_standard
