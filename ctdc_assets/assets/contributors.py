@@ -15,6 +15,7 @@ from ctdc_assets.assets.gating import require_passed_gates
 from ctdc_assets.assets.metadata import changes_by_key, markdown_table, table_metadata
 from ctdc_assets.bounded import duckdb_settings
 from ctdc_assets.config import Settings
+from ctdc_assets.crosswalk import COUNT_NAMES as _COUNT_NAMES
 from ctdc_assets.crosswalk import Crosswalk, Harmonized
 from ctdc_assets.crosswalk.engine import PROVENANCE_COLUMNS, Harmonizer, dedup_columns
 from ctdc_assets.crosswalk.readers import DELIVERY_COLUMNS, iter_delivery
@@ -326,5 +327,4 @@ def _record_audit(con, contributor: str, result: Harmonized) -> None:
         con.unregister("_unmapped")
 
 
-_COUNT_NAMES = ("delivered", "no_consent", "out_of_scope", "duplicates", "harmonized")
 _UNMAPPED_COLUMNS = ("variable", "source_column", "source_value", "rows")
