@@ -20,7 +20,7 @@ from ctdc_assets.crosswalk import (
     load_crosswalk,
     load_crosswalks,
     read_delivery,
-    readers,
+    readers_csv,
 )
 from ctdc_assets.crosswalk.readers import iter_delivery
 
@@ -43,7 +43,7 @@ def crosswalks():
 
 @pytest.fixture(autouse=True)
 def small_csv_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(readers, "CSV_MIN_BLOCK", 1 << 12)
+    monkeypatch.setattr(readers_csv, "CSV_MIN_BLOCK", 1 << 12)
 
 
 @pytest.mark.parametrize("name", CONTRIBUTORS)
