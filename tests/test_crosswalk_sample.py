@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 import pytest
+from conftest import SAMPLE_CONTRIBUTORS
 
 from ctdc_assets.crosswalk import (
+    Crosswalk,
     Harmonized,
     harmonize,
-    load_crosswalks,
     read_delivery,
     unexpected_columns,
 )
@@ -19,28 +18,24 @@ from ctdc_assets.standard import load_standard
 
 sample_data = pytest.importorskip("ctdc_assets.sample_data")
 
-CROSSWALKS = Path(__file__).resolve().parents[1] / "crosswalks"
 KEY = b"sample-test-key"
-CONTRIBUTORS = ("case_agency", "hotline", "ngo_network")
 
 
 @pytest.fixture(scope="module")
 def harmonized(
-    tmp_path_factory: pytest.TempPathFactory,
+    sample_deliveries, crosswalks: dict[str, Crosswalk]
 ) -> dict[str, tuple[pl.DataFrame, Harmonized]]:
-    out = tmp_path_factory.mktemp("sample")
     # 3,000 rather than 300 records: the generator plants every dirty spelling at least
     # once, which at 300 records is a few percent of a small contributor's rows.
-    paths = sample_data.write_sample(out, records=3000, seed=11)
-    crosswalks = load_crosswalks(CROSSWALKS)
+    paths = sample_deliveries(3000, 11)
     results = {}
-    for name in CONTRIBUTORS:
+    for name in SAMPLE_CONTRIBUTORS:
         raw = read_delivery(crosswalks[name], paths[name])
         results[name] = (raw, harmonize(crosswalks[name], raw, KEY))
     return results
 
 
-@pytest.mark.parametrize("name", CONTRIBUTORS)
+@pytest.mark.parametrize("name", SAMPLE_CONTRIBUTORS)
 def test_counts_reconcile(harmonized, name: str) -> None:
     raw, result = harmonized[name]
     c = result.counts
@@ -50,7 +45,7 @@ def test_counts_reconcile(harmonized, name: str) -> None:
     assert result.frame["record_key"].n_unique() == result.frame.height
 
 
-@pytest.mark.parametrize("name", CONTRIBUTORS)
+@pytest.mark.parametrize("name", SAMPLE_CONTRIBUTORS)
 def test_values_in_the_standard(harmonized, name: str) -> None:
     std = load_standard()
     _, result = harmonized[name]
@@ -69,7 +64,7 @@ def test_values_in_the_standard(harmonized, name: str) -> None:
             assert values <= std.allowed_values(var.name), (var.name, values)
 
 
-@pytest.mark.parametrize("name", CONTRIBUTORS)
+@pytest.mark.parametrize("name", SAMPLE_CONTRIBUTORS)
 def test_no_identifier_or_canary_leaves_raw(harmonized, name: str) -> None:
     raw, result = harmonized[name]
     identifiers = sample_data.IDENTIFIER_COLUMNS[name]
@@ -88,10 +83,10 @@ def test_no_identifier_or_canary_leaves_raw(harmonized, name: str) -> None:
         assert not case_ids & set(result.frame[column].drop_nulls()), column
 
 
-@pytest.mark.parametrize("name", CONTRIBUTORS)
-def test_unmapped_below_threshold_and_columns_known(harmonized, name: str) -> None:
+@pytest.mark.parametrize("name", SAMPLE_CONTRIBUTORS)
+def test_unmapped_below_threshold_and_columns_known(harmonized, crosswalks, name: str) -> None:
     raw, result = harmonized[name]
-    crosswalk = load_crosswalks(CROSSWALKS)[name]
+    crosswalk = crosswalks[name]
     quality = crosswalk.quality
     shares = unmapped_table(
         result.unmapped,
