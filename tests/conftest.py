@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import pytest
 from ctdc_assets.anonymize import ReleasePolicy, load_policy
 from ctdc_assets.anonymize.hierarchies import Hierarchy, build_hierarchies
 from ctdc_assets.config import PROJECT_ROOT, Settings
+from ctdc_assets.crosswalk import Crosswalk, load_crosswalks
 from ctdc_assets.statistics import compute_aggregates
 
 #: The real published sample (shared/ sits beside the repository's clone, in CI too).
@@ -145,3 +146,36 @@ def tables(victims: pl.DataFrame) -> dict[str, pl.DataFrame]:
 def truth(victims: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """The same tables with nothing suppressed (threshold 1): the true counts."""
     return compute_aggregates(victims, threshold=1)
+
+
+# --------------------------------------------------------------------------- crosswalks
+
+#: The shipped crosswalks (`crosswalks/*.yaml`).
+CROSSWALKS = PROJECT_ROOT / "crosswalks"
+#: The contributors the sample generator (`ctdc_assets.sample_data`) writes deliveries for.
+SAMPLE_CONTRIBUTORS = ("case_agency", "hotline", "ngo_network")
+
+
+@pytest.fixture(scope="module")
+def crosswalks() -> dict[str, Crosswalk]:
+    """The shipped crosswalks by contributor name (a module may define its own)."""
+    return load_crosswalks(CROSSWALKS)
+
+
+@pytest.fixture(scope="session")
+def sample_deliveries(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[int, int], dict[str, Path]]:
+    """`write_sample`'s deliveries (by contributor) for a number of records and a seed,
+    each written once a session: tests read them, and copy one before changing it."""
+    from ctdc_assets.sample_data import write_sample
+
+    written: dict[tuple[int, int], dict[str, Path]] = {}
+
+    def deliveries(records: int, seed: int) -> dict[str, Path]:
+        if (records, seed) not in written:
+            folder = tmp_path_factory.mktemp(f"sample_{records}_{seed}")
+            written[records, seed] = write_sample(folder, records=records, seed=seed)
+        return written[records, seed]
+
+    return deliveries

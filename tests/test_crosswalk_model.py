@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import CROSSWALKS
 
 from ctdc_assets.crosswalk import CrosswalkError, load_crosswalk, load_crosswalks
 from ctdc_assets.crosswalk.model import ListRule, MapRule
-
-CROSSWALKS = Path(__file__).resolve().parents[1] / "crosswalks"
 
 MINIMAL = """\
 read: {format: csv}

@@ -70,68 +70,54 @@ def test_csv_other_encoding_and_bom(tmp_path: Path) -> None:
     assert read_delivery(crosswalk(tmp_path), bom).columns[0] == "id"
 
 
-def test_empty_file(tmp_path: Path) -> None:
-    assert "empty file" in read_error(tmp_path, b"")
-
-
-def test_header_only_is_no_records(tmp_path: Path) -> None:
-    assert "no records" in read_error(tmp_path, "id,name,sex,country\n")
-
-
-def test_required_column_missing(tmp_path: Path) -> None:
-    message = read_error(tmp_path, "id,name,gender,country\n1,CANARY,F,FR\n")
-    assert "row 1 (header)" in message
-    assert "missing: sex" in message
-
-
-def test_wrong_delimiter(tmp_path: Path) -> None:
-    message = read_error(tmp_path, "id;name;sex;country\n1;CANARY;F;FR\n")
-    assert "wrong delimiter" in message
-    assert "';'" in message
-
-
-def test_undecodable_bytes_name_line_and_offset(tmp_path: Path) -> None:
-    content = b"id,name,sex,country\n1,A,F,FR\n2,CANARY \xff\xfe,M,DE\n"
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(b"", ["empty file"], id="empty_file"),
+        pytest.param("id,name,sex,country\n", ["no records"], id="header_only"),
+        pytest.param(
+            "id,name,gender,country\n1,CANARY,F,FR\n",
+            ["row 1 (header)", "missing: sex"],
+            id="required_column_missing",
+        ),
+        pytest.param(
+            "id;name;sex;country\n1;CANARY;F;FR\n", ["wrong delimiter", "';'"], id="wrong_delimiter"
+        ),
+        pytest.param(
+            b"id,name,sex,country\n1,A,F,FR\n2,CANARY \xff\xfe,M,DE\n",
+            ["line 3", "byte offset 38", "utf-8"],
+            id="undecodable_bytes",
+        ),
+        pytest.param(
+            "id,name,sex,country\n1,A,F,FR\n2,CANARY,M\n3,B,F,DE\n",
+            ["row 3", "'country'"],
+            id="ragged_row",
+        ),
+        pytest.param(
+            "id,name,sex,country\n1,A,F,FR,CANARY\n",
+            ["row 2", "beyond the last column 'country'"],
+            id="too_many_fields",
+        ),
+        pytest.param(
+            "id,name,sex,country\n1,A,F,FR\n2,CANARY", ["row 3", "truncated"], id="truncated"
+        ),
+        pytest.param(b"\x00\x01\x02binary\x00garbage" * 10, ["NUL byte"], id="binary_nul"),
+        pytest.param(b"PK\x03\x04" + b"\x00" * 40, ["zip archive"], id="binary_zip"),
+        pytest.param(b"%PDF-1.7\n", ["PDF"], id="binary_pdf"),
+    ],
+)
+def test_bad_csv_says_where_and_why(
+    tmp_path: Path, content: bytes | str, expected: list[str]
+) -> None:
     message = read_error(tmp_path, content)
-    assert "line 3" in message
-    assert "byte offset 38" in message
-    assert "utf-8" in message
-
-
-def test_ragged_row_names_row_and_column(tmp_path: Path) -> None:
-    message = read_error(tmp_path, "id,name,sex,country\n1,A,F,FR\n2,CANARY,M\n3,B,F,DE\n")
-    assert "row 3" in message
-    assert "'country'" in message
-
-
-def test_too_many_fields(tmp_path: Path) -> None:
-    message = read_error(tmp_path, "id,name,sex,country\n1,A,F,FR,CANARY\n")
-    assert "row 2" in message
-    assert "beyond the last column 'country'" in message
-
-
-def test_truncated_last_line(tmp_path: Path) -> None:
-    message = read_error(tmp_path, "id,name,sex,country\n1,A,F,FR\n2,CANARY")
-    assert "row 3" in message
-    assert "truncated" in message
+    for fragment in expected:
+        assert fragment in message
 
 
 def test_unclosed_quote_at_end(tmp_path: Path) -> None:
     message = read_error(tmp_path, 'id,name,sex,country\n1,A,F,FR\n2,"CANARY,M,DE\n')
     assert "DeliveryError" not in message  # a readable sentence, not a traceback
     assert "row" in message or "CSV" in message
-
-
-@pytest.mark.parametrize(
-    ("content", "expected"),
-    [
-        (b"\x00\x01\x02binary\x00garbage" * 10, "NUL byte"),
-        (b"PK\x03\x04" + b"\x00" * 40, "zip archive"),
-        (b"%PDF-1.7\n", "PDF"),
-    ],
-)
-def test_binary_garbage(tmp_path: Path, content: bytes, expected: str) -> None:
-    assert expected in read_error(tmp_path, content)
 
 
 # --------------------------------------------------------------------------- xlsx

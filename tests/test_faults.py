@@ -337,7 +337,7 @@ def test_with_the_daemon_running_a_dead_runs_slot_is_freed_for_the_queue(
         )
         start = dg.DagsterEvent(dg.DagsterEventType.RUN_START.value, reused.job_name)
         inst.report_dagster_event(start, reused.run_id)
-        time.sleep(1.5)
+        time.sleep(2.5)  # /proc/stat btime is whole seconds: starts read up to 1 s early
         newer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
         inst.add_run_tags(reused.run_id, {PID_TAG: str(newer.pid), HOST_TAG: socket.gethostname()})
 

@@ -11,43 +11,35 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from conftest import SAMPLE_CONTRIBUTORS
 from polars.testing import assert_frame_equal
 
-from ctdc_assets import sample_data
 from ctdc_assets.crosswalk import (
     DeliveryError,
     harmonize,
     load_crosswalk,
-    load_crosswalks,
     read_delivery,
-    readers,
+    readers_csv,
 )
 from ctdc_assets.crosswalk.readers import iter_delivery
 from ctdc_assets.warehouse import tables
 from ctdc_assets.warehouse.harmonize import harmonize_table
 from ctdc_assets.warehouse.io import load_batches
 
-CROSSWALKS = Path(__file__).resolve().parents[1] / "crosswalks"
 KEY = b"chunk-test-key"
-CONTRIBUTORS = ("case_agency", "hotline", "ngo_network")
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return sample_data.write_sample(tmp_path_factory.mktemp("sample"), records=1500, seed=5)
-
-
-@pytest.fixture(scope="module")
-def crosswalks():
-    return load_crosswalks(CROSSWALKS)
+def sample(sample_deliveries) -> dict[str, Path]:
+    return sample_deliveries(1500, 5)
 
 
 @pytest.fixture(autouse=True)
 def small_csv_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(readers, "CSV_MIN_BLOCK", 1 << 12)
+    monkeypatch.setattr(readers_csv, "CSV_MIN_BLOCK", 1 << 12)
 
 
-@pytest.mark.parametrize("name", CONTRIBUTORS)
+@pytest.mark.parametrize("name", SAMPLE_CONTRIBUTORS)
 def test_batches_concatenate_to_the_whole(sample, crosswalks, name: str) -> None:
     whole = read_delivery(crosswalks[name], sample[name])
     batches = list(iter_delivery(crosswalks[name], sample[name], batch_rows=97))
@@ -78,9 +70,11 @@ def test_csv_batches_keep_row_numbers_across_multiline_values(tmp_path: Path) ->
     assert frame["sex"][1] == "NA"
 
 
-def test_jsonl_batches_keep_line_numbers_across_blank_lines(tmp_path: Path, crosswalks) -> None:
+def test_jsonl_batches_keep_line_numbers_across_blank_lines(
+    tmp_path: Path, crosswalks, sample_deliveries
+) -> None:
     cw = crosswalks["ngo_network"]
-    source = read_delivery(cw, _ngo_sample(tmp_path, crosswalks))
+    source = read_delivery(cw, _ngo_sample(tmp_path, sample_deliveries))
     lines = (tmp_path / "ngo.jsonl").read_text(encoding="utf-8").splitlines()
     spaced = "\n".join(line if i % 5 else line + "\n\n" for i, line in enumerate(lines)) + "\n"
     path = tmp_path / "ngo_network_cases_2025-01.jsonl"
@@ -93,16 +87,18 @@ def test_jsonl_batches_keep_line_numbers_across_blank_lines(tmp_path: Path, cros
     assert whole["source_row"][:3].to_list() == [1, 4, 5]
 
 
-def _ngo_sample(tmp_path: Path, crosswalks) -> Path:
-    paths = sample_data.write_sample(tmp_path / "s", records=400, seed=3)
+def _ngo_sample(tmp_path: Path, sample_deliveries) -> Path:
+    paths = sample_deliveries(400, 3)
     target = tmp_path / "ngo.jsonl"
     target.write_bytes(paths["ngo_network"].read_bytes())
     return target
 
 
-def test_jsonl_error_in_a_later_batch_names_its_line(tmp_path: Path, crosswalks) -> None:
+def test_jsonl_error_in_a_later_batch_names_its_line(
+    tmp_path: Path, crosswalks, sample_deliveries
+) -> None:
     cw = crosswalks["ngo_network"]
-    lines = _ngo_sample(tmp_path, crosswalks).read_text(encoding="utf-8").splitlines()
+    lines = _ngo_sample(tmp_path, sample_deliveries).read_text(encoding="utf-8").splitlines()
     lines[40] = lines[40][:-5]  # cut off: broken JSON on line 41
     path = tmp_path / "ngo_network_cases_2025-02.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -110,7 +106,7 @@ def test_jsonl_error_in_a_later_batch_names_its_line(tmp_path: Path, crosswalks)
         list(iter_delivery(cw, path, batch_rows=10))
 
 
-@pytest.mark.parametrize("name", CONTRIBUTORS)
+@pytest.mark.parametrize("name", SAMPLE_CONTRIBUTORS)
 def test_harmonize_in_chunks_equals_whole(sample, crosswalks, name: str) -> None:
     raw = read_delivery(crosswalks[name], sample[name])
     whole = harmonize(crosswalks[name], raw, KEY)
@@ -154,7 +150,7 @@ def test_load_batches_all_or_nothing(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("name", CONTRIBUTORS)
+@pytest.mark.parametrize("name", SAMPLE_CONTRIBUTORS)
 def test_harmonize_table_equals_harmonize(tmp_path: Path, sample, crosswalks, name: str) -> None:
     cw = crosswalks[name]
     con = duckdb.connect(str(tmp_path / "w.duckdb"))

@@ -4,14 +4,9 @@
 `harmonize` applies a crosswalk. Schema reference: `crosswalks/README.md`.
 """
 
-from ctdc_assets.crosswalk.engine import (
-    COUNT_NAMES,
-    Harmonized,
-    harmonize,
-    list_inconsistencies,
-    quality_findings,
-)
-from ctdc_assets.crosswalk.model import Crosswalk, CrosswalkError, load_crosswalk, load_crosswalks
+from ctdc_assets.crosswalk.engine import COUNT_NAMES, Harmonized, harmonize
+from ctdc_assets.crosswalk.model import Crosswalk, CrosswalkError
+from ctdc_assets.crosswalk.model_load import load_crosswalk, load_crosswalks
 from ctdc_assets.crosswalk.readers import DeliveryError, read_delivery, unexpected_columns
 
 __all__ = [
@@ -21,10 +16,8 @@ __all__ = [
     "DeliveryError",
     "Harmonized",
     "harmonize",
-    "list_inconsistencies",
     "load_crosswalk",
     "load_crosswalks",
-    "quality_findings",
     "read_delivery",
     "unexpected_columns",
 ]

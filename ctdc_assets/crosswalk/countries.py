@@ -16,7 +16,7 @@ from functools import cache
 
 import pycountry
 
-from ctdc_assets.crosswalk.model import normalize
+from ctdc_assets.crosswalk.model_base import normalize
 from ctdc_assets.regions import converter
 from ctdc_assets.standard import country_codes, load_standard
 
