@@ -17,7 +17,7 @@ import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from ctdc_assets.assets.gating import GATE_NAMES
-from ctdc_assets.quality.bridge import delivery_label
+from ctdc_assets.landing import delivery_label
 from ctdc_assets.volume import VolumeChange
 
 SUCCEEDED = AssetCheckExecutionRecordStatus.SUCCEEDED
