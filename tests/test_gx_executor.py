@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -65,6 +66,18 @@ def test_a_gx_worker_that_dies_fails_the_waiting_gate_and_the_next_gate_works() 
     again = run_suite(SUITE, FRAME, gate="after", gx=executor)  # a new worker answers
     assert [o.unexpected for o in again.critical_failures] == [1]
     assert _workers(executor) != [process]
+    executor.stop()
+
+
+def test_a_gx_worker_that_died_while_idle_is_replaced_by_the_next_call() -> None:
+    executor = GXExecutor()
+    run_suite(SUITE, FRAME, gate="before", gx=executor)
+    (process,) = _workers(executor)
+    process.kill()
+    process.join()
+    time.sleep(1.0)  # the pool notices
+    again = run_suite(SUITE, FRAME, gate="after", gx=executor)  # no gate was waiting
+    assert [o.unexpected for o in again.critical_failures] == [1]
     executor.stop()
 
 
