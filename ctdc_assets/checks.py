@@ -23,10 +23,12 @@ from ctdc_assets.assets.resources import POOL, Warehouse
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
 from ctdc_assets.findings import gate_findings, record_findings
-from ctdc_assets.quality import gx_process
-from ctdc_assets.quality.bridge import GateResult, Suite, delivery_label, load_suite
+from ctdc_assets.landing import delivery_label
+from ctdc_assets.quality import gx_executor
 from ctdc_assets.quality.derive import source_columns
-from ctdc_assets.quality.suites import run_harmonized_gate, run_merged_gate, run_raw_gate
+from ctdc_assets.quality.gates import run_harmonized_gate, run_merged_gate, run_raw_gate
+from ctdc_assets.quality.results import GateResult
+from ctdc_assets.quality.suite_model import Suite, load_suite
 from ctdc_assets.volume import volume_problem
 from ctdc_assets.warehouse import tables
 from ctdc_assets.warehouse.audit import harmonized_rows, read_unmapped
@@ -36,13 +38,17 @@ from ctdc_assets.warehouse.tables import MERGED
 
 
 class GreatExpectations(dg.ConfigurableResource):
-    """What the GX gates judge with: Great Expectations in a process of its own
-    (`quality.gx_process`). Dagster sets resources up when a run starts, so a run with a
-    GX gate starts the process before its first step, and GX's ~4 s import overlaps the
-    steps before the gate (`ctdc run` starts it earlier still)."""
+    """What the GX gates judge with: Great Expectations in a worker process of its own
+    (`quality.gx_executor`), the process's one. Dagster sets resources up when a run
+    starts, so a run with a GX gate starts the worker before its first step, and GX's
+    ~4 s import overlaps the steps before the gate (`ctdc run` starts it earlier still)."""
+
+    @property
+    def executor(self) -> gx_executor.GXExecutor:
+        return gx_executor.shared()
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        gx_process.start()
+        self.executor.start()
 
 
 def _previous_row_count(instance: dg.DagsterInstance, key: dg.AssetKey) -> int | None:
@@ -102,7 +108,10 @@ def build_contributor_checks(
         great_expectations: GreatExpectations,
     ) -> dg.AssetCheckResult:
         table = tables.raw(contributor)
-        suite = load_suite(settings.expectations_dir / "raw" / f"{contributor}.json")
+        suite = load_suite(
+            settings.expectations_dir / "raw" / f"{contributor}.json",
+            gx=great_expectations.executor,
+        )
         with warehouse.connection(read_only=True) as con:
             frame = _suite_columns(con, table, suite)
             deliveries = con.execute(
@@ -115,6 +124,7 @@ def build_contributor_checks(
             previous_row_count=_previous_row_count(context.instance, raw_key(contributor)),
             source_file=delivery_label(*deliveries[0]) if len(deliveries) == 1 else None,
             expectations_dir=settings.expectations_dir,
+            gx=great_expectations.executor,
         )
         with warehouse.connection() as con:
             record_findings(con, contributor, "raw gate", gate_findings(gate))
@@ -137,7 +147,11 @@ def build_contributor_checks(
             frame = read_frame(con, f"SELECT * FROM {tables.harmonized(contributor)}")
             unmapped = read_unmapped(con, contributor)
         result = run_harmonized_gate(
-            frame, contributor=contributor, unmapped=unmapped, crosswalk=crosswalk
+            frame,
+            contributor=contributor,
+            unmapped=unmapped,
+            crosswalk=crosswalk,
+            gx=great_expectations.executor,
         )
         with warehouse.connection() as con:
             record_findings(con, contributor, "harmonized gate", gate_findings(result))
@@ -196,6 +210,7 @@ def build_checks(
             # The suite checks these only by name: as Enums they take a byte a cell.
             frame = read_columns(con, MERGED, enums=("delivery_date", "delivery_sha256"))
             counts = harmonized_rows(con, [*contributors, *kept])
-        return run_merged_gate(frame, harmonized_counts=counts).to_check_result()
+        gate = run_merged_gate(frame, harmonized_counts=counts, gx=great_expectations.executor)
+        return gate.to_check_result()
 
     return [*checks, merged_gate]

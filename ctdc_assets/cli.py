@@ -30,12 +30,12 @@ def _landing_is_empty(landing: Path) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ctdc_assets.quality import gx_process
+    from ctdc_assets.quality import gx_executor
 
     if problem := _key_problem(Settings.from_env()):
         print(problem)
         return 1
-    gx_process.start()  # GX loads on the other core while Dagster starts and data loads
+    gx_executor.shared().start()  # GX loads on the other core while Dagster starts, data loads
     _frozen_start_up()
     settings = Settings.from_env()
     if _landing_is_empty(settings.landing_dir):
@@ -389,8 +389,8 @@ def console() -> NoReturn:
     what is left is freeing every object of a run one by one, ~1 s after a 92k run.
     """
     code = main()
-    if gx_process := sys.modules.get("ctdc_assets.quality.gx_process"):  # only if used
-        gx_process.stop()
+    if gx_executor := sys.modules.get("ctdc_assets.quality.gx_executor"):  # only if used
+        gx_executor.shared().stop()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

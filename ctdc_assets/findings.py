@@ -14,7 +14,7 @@ import duckdb
 import polars as pl
 
 from ctdc_assets.crosswalk import Harmonized
-from ctdc_assets.quality.bridge import GateResult
+from ctdc_assets.quality.results import GateResult
 from ctdc_assets.warehouse.io import exists
 from ctdc_assets.warehouse.tables import FINDINGS
 

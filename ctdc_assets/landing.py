@@ -53,6 +53,11 @@ class StrayFile:
     reason: str
 
 
+def delivery_label(date: object, sha256: str) -> str:
+    """How reports name a delivery: its date and checksum, never its file name."""
+    return f"the delivery of {date} (sha256 {str(sha256)[:12]})"
+
+
 def sha256_file(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()

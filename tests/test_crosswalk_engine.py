@@ -25,7 +25,7 @@ from ctdc_assets.crosswalk import (
     read_delivery,
 )
 from ctdc_assets.crosswalk.engine import WITHHELD
-from ctdc_assets.quality.suites import run_harmonized_gate
+from ctdc_assets.quality.gates import run_harmonized_gate
 from ctdc_assets.standard import load_standard
 
 SAMPLE = REFERENCE_SAMPLE

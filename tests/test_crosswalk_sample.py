@@ -14,7 +14,7 @@ from ctdc_assets.crosswalk import (
     read_delivery,
     unexpected_columns,
 )
-from ctdc_assets.quality.suites import unmapped_table
+from ctdc_assets.quality.gates import unmapped_table
 from ctdc_assets.standard import load_standard
 
 KEY = b"sample-test-key"

@@ -11,7 +11,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from ctdc_assets.quality.bridge import GateResult, SuiteError, load_suite, run_suite
+from ctdc_assets.quality.evaluate import run_suite
+from ctdc_assets.quality.results import GateResult
+from ctdc_assets.quality.suite_model import SuiteError, load_suite
 
 
 def exp(type_: str, severity: str = "critical", description: str = "", **kwargs: Any) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from ctdc_assets.quality.bridge import run_suite
+from ctdc_assets.quality.evaluate import run_suite
 from ctdc_assets.quality.report import latest_check_evaluations, quality_report
 
 SUITE = {

@@ -10,15 +10,10 @@ import pytest
 from conftest import REFERENCE_SAMPLE
 
 from ctdc_assets.crosswalk import Harmonized, harmonize, load_crosswalks, read_delivery
-from ctdc_assets.quality.bridge import GateResult, load_suite
-from ctdc_assets.quality.suites import (
-    EXPECTATIONS_DIR,
-    GENERATED_SUITES,
-    run_harmonized_gate,
-    run_merged_gate,
-    run_raw_gate,
-    suite_json,
-)
+from ctdc_assets.quality.gates import run_harmonized_gate, run_merged_gate, run_raw_gate
+from ctdc_assets.quality.results import GateResult
+from ctdc_assets.quality.suite_model import load_suite
+from ctdc_assets.quality.suites import EXPECTATIONS_DIR, GENERATED_SUITES, suite_json
 from ctdc_assets.sample_data import write_sample
 from ctdc_assets.standard import CELL_RECORD_KEY, load_standard
 

@@ -17,7 +17,7 @@ import dagster as dg
 
 from ctdc_assets.assets.gating import GATE_NAMES
 from ctdc_assets.dagster_private import CheckExecutionStatus, asset_check_history
-from ctdc_assets.quality.bridge import delivery_label
+from ctdc_assets.landing import delivery_label
 from ctdc_assets.volume import VolumeChange
 
 SUCCEEDED = CheckExecutionStatus.SUCCEEDED

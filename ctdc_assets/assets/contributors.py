@@ -17,8 +17,7 @@ from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
 from ctdc_assets.crosswalk.readers import DELIVERY_COLUMNS, iter_delivery
 from ctdc_assets.findings import harmonize_findings, record_findings
-from ctdc_assets.landing import current_delivery, scan
-from ctdc_assets.quality.bridge import delivery_label
+from ctdc_assets.landing import current_delivery, delivery_label, scan
 from ctdc_assets.redaction import count_of
 from ctdc_assets.standard import load_standard
 from ctdc_assets.warehouse import tables

@@ -23,7 +23,7 @@ from ctdc_assets.crosswalk import (
 )
 from ctdc_assets.crosswalk.readers import unexpected_columns
 from ctdc_assets.landing import current_delivery
-from ctdc_assets.quality.bridge import SuiteError, load_suite
+from ctdc_assets.quality.suite_model import SuiteError, load_suite
 from ctdc_assets.standard import load_standard
 
 SHOWN = 30  # unmapped values printed at most

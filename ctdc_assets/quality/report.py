@@ -6,7 +6,7 @@ the engineers who watch the Dagster UI.
 
 Input is whatever the caller has: `GateResult`s from `run_suite`, or the Dagster
 instance's latest `AssetCheckEvaluation`s (see `latest_check_evaluations`); evaluations
-written by the GX bridge carry their full result in the `result` metadata entry, any
+written by the GX gates carry their full result in the `result` metadata entry, any
 other check (small cells, k-anonymity) is reported from its description and metadata.
 Nothing here reads data, so nothing personal can reach the report.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ctdc_assets.dagster_private import latest_check_executions
-from ctdc_assets.quality.bridge import GateResult, _md
+from ctdc_assets.quality.results import GateResult, md
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -134,26 +134,26 @@ def quality_report(
         evaluated = str(r.evaluated) if r else "–"
         critical = str(len(r.critical_failures)) if r else ("0" if e.passed else "yes")
         lines.append(
-            f"| {_md(e.gate)} | {e.verdict} | {rows} | {evaluated} | {critical} | {e.warnings} |"
+            f"| {md(e.gate)} | {e.verdict} | {rows} | {evaluated} | {critical} | {e.warnings} |"
         )
     lines += ["", "## Limitations", ""]
     limitations = [
-        f"- **{_md(e.gate)}**: {_md(o.sentence(e.result.source_file))}"
+        f"- **{md(e.gate)}**: {md(o.sentence(e.result.source_file))}"
         for e in entries
         if e.result
         for o in e.result.warnings
     ]
     limitations += [
-        f"- **{_md(e.gate)}**: {_md(note)}" for e in entries if e.result for note in e.result.notes
+        f"- **{md(e.gate)}**: {md(note)}" for e in entries if e.result for note in e.result.notes
     ]
-    limitations += [f"- {_md(note)}" for note in notes]
+    limitations += [f"- {md(note)}" for note in notes]
     lines += limitations or ["No warnings: the gates found nothing to report."]
     lines += ["", "## Gates", ""]
     for e in entries:
         if e.result is not None:
             lines += [e.result.to_markdown(heading_level=3), ""]
             continue
-        lines += [f"### {e.gate}: {e.verdict}", "", _md(e.description), ""]
+        lines += [f"### {e.gate}: {e.verdict}", "", md(e.description), ""]
         if e.figures:
             lines += [
                 "- "

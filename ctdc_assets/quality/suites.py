@@ -1,52 +1,42 @@
-"""Suites generated from the standard, and the gate entry points the Dagster checks call.
+"""Suites generated from the standard (the gates that run them: `gates`).
 
 The harmonized and merged suites are derived from `standard.yaml`, so they cannot
 drift from the codebook; `expectations/harmonized.json` and `expectations/merged.json`
 are committed copies for people to read (a test keeps them equal to what this module
 generates; `python -m ctdc_assets.quality.suites` rewrites them). Raw suites are
 written by hand, one per delivery shape, under `expectations/raw/`.
-
-Per-contributor choices (the unmapped-share thresholds, whether an inconsistent
-`*Concatenated` list blocks or only warns) come from the crosswalk's `quality:`
-section and are applied at run time, not baked into the suite.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
-from ctdc_assets.quality.bridge import (
-    IDENTIFIER_PATTERNS,
-    GateResult,
-    Severity,
-    percent_text,
-    run_suite,
-)
+from ctdc_assets.quality.derivations import harmonized_derivations, merged_derivations
+from ctdc_assets.quality.suite_model import Severity
 from ctdc_assets.standard import CELL_RECORD_KEY, Standard, load_standard
 
 __all__ = [
     "EXPECTATIONS_DIR",
     "GENERATED_SUITES",
+    "IDENTIFIER_PATTERNS",
     "harmonized_suite",
     "merged_suite",
-    "raw_parameters",
     "raw_standard_suite",
-    "run_harmonized_gate",
-    "run_merged_gate",
-    "run_raw_gate",
-    "unmapped_table",
     "write_generated_suites",
 ]
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
-MIN_ALLOWED_UNMAPPED_ROWS = 5  # small deliveries: a few odd values never block
-ROW_COUNT_RATIO = 2.0  # a delivery with under half or over twice the previous rows: warning
+
+# What the identifier gates look for inside values (shown values follow `redaction`).
+IDENTIFIER_PATTERNS: dict[str, str] = {
+    "e-mail": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
+    "phone number": r"\+?\d[\d\s().-]{5,}\d",
+    "date": r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b",
+    "canary": r"[Cc][Aa][Nn][Aa][Rr][Yy]",
+}
 
 _PANDAS_INT = {"flag", "year"}
 
@@ -74,48 +64,6 @@ def _exp(
         "severity": severity,
         "description": description,
         "meta": {"id": id_, **(meta or {})},
-    }
-
-
-def _list_derivations(std: Standard) -> list[dict[str, Any]]:
-    derived = []
-    for var in std.of_type("list"):
-        sep = var.separator or ";"
-        derived += [
-            {
-                "name": f"{var.name}__labels",
-                "function": "normalized_labels",
-                "args": {
-                    "column": var.name,
-                    "separator": sep,
-                    "variants": var.accepted_variants or {},
-                    "missing": std.missing_code,
-                },
-            },
-            {
-                "name": f"{var.name}__from_flags",
-                "function": "labels_from_flags",
-                "args": {"flags": {f.name: f.label for f in std.flags_of(var.name)}},
-            },
-            {
-                "name": f"{var.name}__unknown",
-                "function": "unknown_labels",
-                "args": {
-                    "column": var.name,
-                    "separator": sep,
-                    "labels": sorted(std.list_labels(var.name)),
-                    "missing": std.missing_code,
-                },
-            },
-        ]
-    return derived
-
-
-def _flag_derivation(std: Standard) -> dict[str, Any]:
-    return {
-        "name": "__flags_outside__",
-        "function": "values_outside",
-        "args": {"columns": [v.name for v in std.of_type("flag")], "allowed": [0, 1, -99]},
     }
 
 
@@ -165,67 +113,30 @@ def _value_expectations(std: Standard, *, types: Collection[str]) -> list[dict[s
     return out
 
 
-def _majority_derivations(std: Standard) -> list[dict[str, Any]]:
-    """Majority implied by the age band, and majorityStatus when it says Minor or Adult."""
-    implied = {
-        band.code: (band.model_extra or {})["majority"]
-        for band in std.variable("ageBroad").values or []
-    }
-    known = sorted(set(implied.values()))
+def _table_columns(columns: list[str]) -> dict[str, Any]:
+    return _exp(
+        "expect_table_columns_to_match_set",
+        "critical",
+        "columns are exactly the standard's (no identifier or source column)",
+        "table.columns",
+        column_set=columns,
+        exact_match=True,
+    )
+
+
+def _has_rows(description: str = "has no rows") -> dict[str, Any]:
+    return _exp(
+        "expect_table_row_count_to_be_between",
+        "critical",
+        description,
+        "table.rows",
+        min_value=1,
+    )
+
+
+def _record_key_expectations() -> list[dict[str, Any]]:
+    """Every record has a key, and no two the same."""
     return [
-        {
-            "name": "ageBroad__majority",
-            "function": "map_values",
-            "args": {"column": "ageBroad", "mapping": implied},
-        },
-        {
-            "name": "majorityStatus__known",
-            "function": "map_values",
-            "args": {"column": "majorityStatus", "mapping": {k: k for k in known}},
-        },
-    ]
-
-
-def harmonized_suite(std: Standard | None = None) -> dict[str, Any]:
-    """The harmonized gate, from the standard: columns, types, value sets, consistency."""
-    std = std or load_standard()
-    columns = std.columns + std.internal_columns
-    schema = std.polars_schema(internal=True)
-    expectations = [
-        _exp(
-            "expect_table_columns_to_match_set",
-            "critical",
-            "columns are exactly the standard's (no identifier or source column)",
-            "table.columns",
-            column_set=columns,
-            exact_match=True,
-        ),
-        _exp(
-            "expect_column_pair_values_to_be_in_set",
-            "critical",
-            "has a type other than the standard's",
-            "table.types",
-            meta={"table": "schema", "columns_from_rows": True},
-            column_A="column",
-            column_B="dtype",
-            value_pairs_set=[[c, t.__name__] for c, t in schema.items()],
-            ignore_row_if="neither",
-        ),
-        _exp(
-            "expect_table_row_count_to_be_between",
-            "critical",
-            "has no rows",
-            "table.rows",
-            min_value=1,
-        ),
-        _exp(
-            "expect_column_values_to_be_null",
-            "critical",
-            "are empty (the standard's missing code is -99, never blank)",
-            "table.no_nulls",
-            meta={"columns": ["(standard columns)"], "columns_from_values": True},
-            column="__null_columns__",
-        ),
         _exp(
             "expect_column_values_to_not_be_null",
             "critical",
@@ -240,24 +151,72 @@ def harmonized_suite(std: Standard | None = None) -> dict[str, Any]:
             "record_key.unique",
             column="record_key",
         ),
+    ]
+
+
+def _ctdc_meta(std: Standard, description: str, derived: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "generated_from": f"ctdc_assets/standard.yaml ({std.name} {std.version})",
+        "description": description,
+        "derived_columns": derived,
+    }
+
+
+def harmonized_suite(std: Standard | None = None) -> dict[str, Any]:
+    """The harmonized gate, from the standard: columns, types, value sets, consistency."""
+    std = std or load_standard()
+    schema = std.polars_schema(internal=True)
+    expectations = [
+        _table_columns(std.columns + std.internal_columns),
+        _exp(
+            "expect_column_pair_values_to_be_in_set",
+            "critical",
+            "has a type other than the standard's",
+            "table.types",
+            meta={"table": "schema", "columns_from_rows": True},
+            column_A="column",
+            column_B="dtype",
+            value_pairs_set=[[c, t.__name__] for c, t in schema.items()],
+            ignore_row_if="neither",
+        ),
+        _has_rows(),
+        _exp(
+            "expect_column_values_to_be_null",
+            "critical",
+            "are empty (the standard's missing code is -99, never blank)",
+            "table.no_nulls",
+            meta={"columns": ["(standard columns)"], "columns_from_values": True},
+            column="__null_columns__",
+        ),
+        *_record_key_expectations(),
         *_value_expectations(
             std, types={"flag", "year", "category", "age_band", "country", "list"}
         ),
+        *_consistency_expectations(std),
+        *_unmapped_expectations(),
     ]
-    for var in std.of_type("list"):
-        expectations.append(
-            _exp(
-                "expect_column_pair_values_to_be_equal",
-                "critical",
-                "lists labels other than those of its flags set to 1",
-                f"{var.name}.consistent_with_flags",
-                meta={"columns": [var.name]},
-                column_A=f"{var.name}__labels",
-                column_B=f"{var.name}__from_flags",
-                ignore_row_if="neither",
-            )
+    derived = harmonized_derivations(std)
+    meta = _ctdc_meta(std, "Gate of every harmonized/<contributor> table.", derived)
+    meta["tables"] = {"unmapped": {"row_column": "variable", "row_label": "variables"}}
+    return {"name": "harmonized", "meta": {"ctdc": meta}, "expectations": expectations}
+
+
+def _consistency_expectations(std: Standard) -> list[dict[str, Any]]:
+    """Lists agree with their flags, majorityStatus with the age band."""
+    out = [
+        _exp(
+            "expect_column_pair_values_to_be_equal",
+            "critical",
+            "lists labels other than those of its flags set to 1",
+            f"{var.name}.consistent_with_flags",
+            meta={"columns": [var.name]},
+            column_A=f"{var.name}__labels",
+            column_B=f"{var.name}__from_flags",
+            ignore_row_if="neither",
         )
-    expectations += [
+        for var in std.of_type("list")
+    ]
+    out.append(
         _exp(
             "expect_column_pair_values_to_be_equal",
             "critical",
@@ -267,7 +226,14 @@ def harmonized_suite(std: Standard | None = None) -> dict[str, Any]:
             column_A="majorityStatus__known",
             column_B="ageBroad__majority",
             ignore_row_if="either_value_is_missing",
-        ),
+        )
+    )
+    return out
+
+
+def _unmapped_expectations() -> list[dict[str, Any]]:
+    """On the `unmapped` side table: within the crosswalk's share, and never in silence."""
+    return [
         _exp(
             "expect_column_pair_values_a_to_be_greater_than_b",
             "critical",
@@ -290,68 +256,15 @@ def harmonized_suite(std: Standard | None = None) -> dict[str, Any]:
             max_value=0,
         ),
     ]
-    derived = [
-        {
-            "name": "__null_columns__",
-            "function": "null_columns",
-            "args": {"columns": [*std.columns, "contributor"]},
-        },
-        _flag_derivation(std),
-        *_list_derivations(std),
-        *_majority_derivations(std),
-    ]
-    return {
-        "name": "harmonized",
-        "meta": {
-            "ctdc": {
-                "generated_from": f"ctdc_assets/standard.yaml ({std.name} {std.version})",
-                "description": "Gate of every harmonized/<contributor> table.",
-                "derived_columns": derived,
-                "tables": {"unmapped": {"row_column": "variable", "row_label": "variables"}},
-            }
-        },
-        "expectations": expectations,
-    }
 
 
 def merged_suite(std: Standard | None = None) -> dict[str, Any]:
     """The merged gate: unique record keys, reconciled counts, nothing that looks personal."""
     std = std or load_standard()
-    columns = [*std.columns, *std.internal_columns, CELL_RECORD_KEY]
-    # Closed columns can only hold codebook values (in-set above); lists are built from
-    # labels, and the contributor column from crosswalk names: look for identifiers there.
-    text_columns = [v.name for v in std.of_type("list")] + ["contributor"]
-    regexes = list(IDENTIFIER_PATTERNS.values())
     expectations = [
-        _exp(
-            "expect_table_columns_to_match_set",
-            "critical",
-            "columns are exactly the standard's (no identifier or source column)",
-            "table.columns",
-            column_set=columns,
-            exact_match=True,
-        ),
-        _exp(
-            "expect_table_row_count_to_be_between",
-            "critical",
-            "has no rows",
-            "table.rows",
-            min_value=1,
-        ),
-        _exp(
-            "expect_column_values_to_not_be_null",
-            "critical",
-            "has no record key",
-            "record_key.present",
-            column="record_key",
-        ),
-        _exp(
-            "expect_column_values_to_be_unique",
-            "critical",
-            "record key is duplicated",
-            "record_key.unique",
-            column="record_key",
-        ),
+        _table_columns([*std.columns, *std.internal_columns, CELL_RECORD_KEY]),
+        _has_rows(),
+        *_record_key_expectations(),
         # Format checks on derived length / leftover characters: one distinct value each,
         # where a regex would make GX look at every (distinct) key.
         _exp(
@@ -371,6 +284,22 @@ def merged_suite(std: Standard | None = None) -> dict[str, Any]:
             meta={"columns": ["record_key"], "personal": True},
             column="record_key__not_hex",
         ),
+        *_reconciliation_expectations(),
+        *_value_expectations(std, types={"category", "age_band", "country", "list"}),
+        *_identifier_expectations(std),
+    ]
+    derived = merged_derivations(std)
+    description = "Gate of merged/victims: the union of the harmonized tables."
+    return {
+        "name": "merged",
+        "meta": {"ctdc": _ctdc_meta(std, description, derived)},
+        "expectations": expectations,
+    }
+
+
+def _reconciliation_expectations() -> list[dict[str, Any]]:
+    """Every contributor with harmonized rows is there, with as many rows."""
+    return [
         _exp(
             "expect_column_distinct_values_to_contain_set",
             "critical",
@@ -389,46 +318,28 @@ def merged_suite(std: Standard | None = None) -> dict[str, Any]:
             column_B="contributor__harmonized_rows",
             ignore_row_if="neither",
         ),
-        *_value_expectations(std, types={"category", "age_band", "country", "list"}),
     ]
-    for name in text_columns:
-        expectations.append(
-            _exp(
-                "expect_column_values_to_not_match_regex_list",
-                "critical",
-                "looks like an identifier (e-mail, phone number, date or canary)",
-                f"{name}.no_identifiers",
-                meta={"personal": True},
-                column=name,
-                regex_list=regexes,
-            )
+
+
+def _identifier_expectations(std: Standard) -> list[dict[str, Any]]:
+    """No value that looks like an identifier (`IDENTIFIER_PATTERNS`) in a text column.
+
+    Closed columns can only hold codebook values (in-set); lists are built from labels,
+    and the contributor column from crosswalk names: look for identifiers there.
+    """
+    text_columns = [v.name for v in std.of_type("list")] + ["contributor"]
+    return [
+        _exp(
+            "expect_column_values_to_not_match_regex_list",
+            "critical",
+            "looks like an identifier (e-mail, phone number, date or canary)",
+            f"{name}.no_identifiers",
+            meta={"personal": True},
+            column=name,
+            regex_list=list(IDENTIFIER_PATTERNS.values()),
         )
-    derived = [
-        {"name": "record_key__length", "function": "length", "args": {"column": "record_key"}},
-        {
-            "name": "record_key__not_hex",
-            "function": "characters_outside",
-            "args": {"column": "record_key", "characters": "0-9a-f"},
-        },
-        *[d for d in _list_derivations(std) if d["name"].endswith("__unknown")],
-        {"name": "contributor__rows", "function": "count_by", "args": {"column": "contributor"}},
-        {
-            "name": "contributor__harmonized_rows",
-            "function": "lookup_parameter",
-            "args": {"column": "contributor", "parameter": {"$PARAMETER": "harmonized_counts"}},
-        },
+        for name in text_columns
     ]
-    return {
-        "name": "merged",
-        "meta": {
-            "ctdc": {
-                "generated_from": f"ctdc_assets/standard.yaml ({std.name} {std.version})",
-                "description": "Gate of merged/victims: the union of the harmonized tables.",
-                "derived_columns": derived,
-            }
-        },
-        "expectations": expectations,
-    }
 
 
 def raw_standard_suite(std: Standard | None = None) -> dict[str, Any]:
@@ -463,13 +374,7 @@ def raw_standard_suite(std: Standard | None = None) -> dict[str, Any]:
                 column_set=std.columns,
                 exact_match=False,
             ),
-            _exp(
-                "expect_table_row_count_to_be_between",
-                "critical",
-                "the delivery has no rows",
-                "table.rows",
-                min_value=1,
-            ),
+            _has_rows("the delivery has no rows"),
             _exp(
                 "expect_table_row_count_to_be_between",
                 "warning",
@@ -535,149 +440,6 @@ def write_generated_suites(directory: Path = EXPECTATIONS_DIR) -> list[Path]:
         path.write_text(suite_json(make()), encoding="utf-8")
         written.append(path)
     return written
-
-
-# --------------------------------------------------------------------------- gates
-
-
-def raw_parameters(previous_row_count: int | None) -> dict[str, int]:
-    """Row-count window around the previous delivery; empty when there is none."""
-    if not previous_row_count:
-        return {}
-    return {
-        "previous_row_count_min": math.floor(previous_row_count / ROW_COUNT_RATIO),
-        "previous_row_count_max": math.ceil(previous_row_count * ROW_COUNT_RATIO),
-    }
-
-
-def run_raw_gate(
-    frame: pl.DataFrame | pl.LazyFrame,
-    *,
-    contributor: str,
-    personal_columns: Collection[str] = (),
-    previous_row_count: int | None = None,
-    source_file: str | None = None,
-    expectations_dir: Path = EXPECTATIONS_DIR,
-) -> GateResult:
-    """Gate raw/<contributor> with `expectations/raw/<contributor>.json`.
-
-    `personal_columns`: the crosswalk's `identifiers` (values never shown).
-    """
-    return run_suite(
-        expectations_dir / "raw" / f"{contributor}.json",
-        frame,
-        gate=f"raw/{contributor}",
-        source_file=source_file,
-        personal_columns=personal_columns,
-        parameters=raw_parameters(previous_row_count),
-    )
-
-
-def unmapped_table(
-    unmapped: pl.DataFrame | None,
-    harmonized_rows: int,
-    *,
-    max_share: float,
-    max_share_by_variable: Mapping[str, float] | None = None,
-    min_allowed_rows: int = MIN_ALLOWED_UNMAPPED_ROWS,
-) -> pl.DataFrame:
-    """Per variable: rows whose source value was not mapped, and how many the crosswalk allows.
-
-    `unmapped` is `Harmonized.unmapped` (variable, source_column, source_value, rows).
-    Allowed = share x harmonized rows, but at least `min_allowed_rows` when the share is
-    not zero, so a 40-row test delivery does not fail on one odd value.
-    """
-    by_variable = dict(max_share_by_variable or {})
-    schema = {
-        "variable": pl.String,
-        "rows": pl.Int64,
-        "allowed_rows": pl.Int64,
-        "share": pl.Float64,
-        "max_share": pl.Float64,
-    }
-    if unmapped is None or unmapped.height == 0:
-        return pl.DataFrame(schema=schema)
-    per_var = unmapped.group_by("variable").agg(pl.col("rows").sum().cast(pl.Int64))
-    limit = pl.col("variable").replace_strict(
-        by_variable, default=max_share, return_dtype=pl.Float64
-    )
-    allowed = (limit * harmonized_rows).floor().cast(pl.Int64)
-    return (
-        per_var.with_columns(
-            share=pl.col("rows") / max(harmonized_rows, 1),
-            max_share=limit,
-            allowed_rows=pl.when(limit > 0)
-            .then(pl.max_horizontal(allowed, pl.lit(min_allowed_rows)))
-            .otherwise(allowed),
-        )
-        .select(list(schema))
-        .sort("variable")
-    )
-
-
-def run_harmonized_gate(
-    frame: pl.DataFrame | pl.LazyFrame,
-    *,
-    contributor: str,
-    unmapped: pl.DataFrame | None = None,
-    crosswalk: Any = None,
-    source_file: str | None = None,
-    suite: Path | Mapping[str, Any] | None = None,
-    chunk_rows: int | None = None,
-) -> GateResult:
-    """Gate harmonized/<contributor>: the generated suite plus the crosswalk's thresholds.
-
-    `crosswalk` (a `Crosswalk`) supplies `quality.max_unmapped_share[_by_variable]` and
-    `quality.list_consistency` ("warning" turns inconsistent `*Concatenated` lists
-    into warnings); without it the defaults block.
-    """
-    quality = getattr(crosswalk, "quality", None)
-    max_share = getattr(quality, "max_unmapped_share", 0.02)
-    by_variable = getattr(quality, "max_unmapped_share_by_variable", {}) or {}
-    overrides: dict[str, Severity] = {}
-    if getattr(quality, "list_consistency", "error") == "warning":
-        overrides["*.consistent_with_flags"] = "warning"
-    lazy = frame.lazy()
-    rows = lazy.select(pl.len()).collect().item()
-    table = unmapped_table(unmapped, rows, max_share=max_share, max_share_by_variable=by_variable)
-    result = run_suite(
-        suite if suite is not None else harmonized_suite(),
-        lazy,
-        gate=f"harmonized/{contributor}",
-        source_file=source_file,
-        severity_overrides=overrides,
-        tables={"unmapped": table},
-        chunk_rows=chunk_rows,
-        known_words=crosswalk.known_columns() if crosswalk is not None else (),
-    )
-    result.notes += [
-        f"{var}: {n:,} of {rows:,} rows ({percent_text(100 * share)}) had a source value "
-        f"the crosswalk could not map, recorded as missing (limit {percent_text(100 * limit)})"
-        for var, n, _, share, limit in table.iter_rows()
-    ]
-    return result
-
-
-def run_merged_gate(
-    frame: pl.DataFrame | pl.LazyFrame,
-    *,
-    harmonized_counts: Mapping[str, int],
-    gate: str = "merged/victims",
-    suite: Path | Mapping[str, Any] | None = None,
-    chunk_rows: int | None = None,
-) -> GateResult:
-    """Gate merged/victims: `harmonized_counts` = rows of each harmonized/<contributor>."""
-    counts = {k: int(v) for k, v in harmonized_counts.items()}
-    return run_suite(
-        suite if suite is not None else merged_suite(),
-        frame,
-        gate=gate,
-        parameters={
-            "harmonized_counts": counts,
-            "contributors": sorted(k for k, v in counts.items() if v > 0),
-        },
-        chunk_rows=chunk_rows,
-    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Great Expectations runs in a process of its own: what a user of the gates notices."""
+"""Great Expectations runs in a worker process of its own: what a user of the gates notices."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from ctdc_assets.quality import gx_process
-from ctdc_assets.quality.bridge import run_suite
+from ctdc_assets.quality.evaluate import run_suite
+from ctdc_assets.quality.gx_executor import GXExecutor
 
 SUITE = {
     "name": "people",
@@ -36,7 +38,7 @@ def test_a_script_without_a_main_guard_runs_gates(tmp_path: Path) -> None:
             f"""
             import sys
             import polars as pl
-            from ctdc_assets.quality.bridge import run_suite
+            from ctdc_assets.quality.evaluate import run_suite
             frame = pl.DataFrame({FRAME.to_dict(as_series=False)!r})
             result = run_suite({SUITE!r}, frame, gate="script")
             print(result.critical_failures[0].sentence())
@@ -53,18 +55,35 @@ def test_a_script_without_a_main_guard_runs_gates(tmp_path: Path) -> None:
     assert imported == "False"
 
 
-def test_a_gx_process_that_dies_fails_the_waiting_gate_and_the_next_gate_works() -> None:
-    gx_process.stop()
-    gx_process.start()
-    process = gx_process._process
-    assert process is not None
+def test_a_gx_worker_that_dies_fails_the_waiting_gate_and_the_next_gate_works() -> None:
+    executor = GXExecutor()
+    executor.start()
+    (process,) = _workers(executor)
     # Killed while it still imports GX (seconds), after the gate has asked (milliseconds).
-    threading.Timer(1.0, process.process.kill).start()
-    with pytest.raises(RuntimeError, match="Great Expectations process stopped"):
-        run_suite(SUITE, FRAME, gate="during")
-    again = run_suite(SUITE, FRAME, gate="after")  # a new process answers
+    threading.Timer(1.0, process.kill).start()
+    with pytest.raises(BrokenProcessPool, match="Great Expectations process stopped"):
+        run_suite(SUITE, FRAME, gate="during", gx=executor)
+    again = run_suite(SUITE, FRAME, gate="after", gx=executor)  # a new worker answers
     assert [o.unexpected for o in again.critical_failures] == [1]
-    assert gx_process._process is not process
+    assert _workers(executor) != [process]
+    executor.stop()
+
+
+def test_a_gx_worker_that_died_while_idle_is_replaced_by_the_next_call() -> None:
+    executor = GXExecutor()
+    run_suite(SUITE, FRAME, gate="before", gx=executor)
+    (process,) = _workers(executor)
+    process.kill()
+    process.join()
+    time.sleep(1.0)  # the pool notices
+    again = run_suite(SUITE, FRAME, gate="after", gx=executor)  # no gate was waiting
+    assert [o.unexpected for o in again.critical_failures] == [1]
+    executor.stop()
+
+
+def _workers(executor: GXExecutor) -> list:
+    assert executor._pool is not None
+    return list(executor._pool._processes.values())  # type: ignore[attr-defined]
 
 
 def test_the_code_location_does_not_import_gx() -> None:
