@@ -391,6 +391,12 @@ def console() -> NoReturn:
     code = main()
     if gx_executor := sys.modules.get("ctdc_assets.quality.gx_executor"):  # only if used
         gx_executor.shared().stop()
+        # What the skipped teardown would run: the GX pool's queues were frozen with the
+        # start-up (`_frozen_start_up`), so only multiprocessing's exit hook releases
+        # their semaphores; without it its resource tracker warns of "leaked" ones.
+        from multiprocessing import util
+
+        util._exit_function()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

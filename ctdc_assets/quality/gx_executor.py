@@ -61,6 +61,9 @@ class Checked:
     row_wise: bool = False  # a map expectation: each row judged on its own values
 
 
+#: How long an idle worker is given to exit before it is terminated.
+STOP_SECONDS = 2.0
+
 class GXExecutor:
     """One GX worker process: `check` and `validate` run there, one call at a time."""
 
@@ -96,14 +99,20 @@ class GXExecutor:
         return self._call(_validate, (frame, configs, index_columns))
 
     def stop(self) -> None:
-        """End the worker (at exit, or to start afresh): idle, importing or dying, nothing
-        is lost, so it is terminated rather than left to finish GX's import."""
+        """End the worker (at exit, or to start afresh). An idle worker is asked to exit,
+        so it releases what it holds (one killed while idle leaves a semaphore of GX's
+        imports that multiprocessing's resource tracker warns about); one still importing
+        GX after `STOP_SECONDS` is terminated: nothing is lost."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            for process in _workers(pool):
-                process.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)
+            processes = _workers(pool)
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.join(STOP_SECONDS)
+                if process.is_alive():
+                    process.terminate()
+            pool.shutdown(wait=True)
 
     def _call(self, function: Callable[..., Any], args: tuple, *, again: bool = True) -> Any:
         self.start()
