@@ -7,15 +7,14 @@ import re
 import dagster as dg
 
 from ctdc_assets.assets.catalog import described, freshness_sensor, landing_assets
-from ctdc_assets.assets.contributors import build_contributor_assets
+from ctdc_assets.assets.contributors import build_contributor_assets, build_contributor_checks
 from ctdc_assets.assets.gating import refreshed_when_gates_pass
-from ctdc_assets.assets.merged import build_merged_asset
+from ctdc_assets.assets.merged import build_merged_asset, build_merged_checks
 from ctdc_assets.assets.not_ready import build_not_ready_assets
 from ctdc_assets.assets.release import build_release_assets, build_release_checks
-from ctdc_assets.assets.resources import ReleasePlanResource, Warehouse
+from ctdc_assets.assets.resources import GreatExpectations, ReleasePlanResource, Warehouse
 from ctdc_assets.assets.statistics import build_statistics_assets, build_statistics_checks
 from ctdc_assets.automation import build_automation
-from ctdc_assets.checks import GreatExpectations, build_checks
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk, CrosswalkError, load_crosswalks
 
@@ -58,7 +57,12 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     assets += [build_merged_asset(list(contributors), settings.cell_key_secret, kept=list(broken))]
     assets += build_statistics_assets(settings)
     checks = [
-        *build_checks(settings, contributors, kept=list(broken)),
+        *(
+            c
+            for name, cw in contributors.items()
+            for c in build_contributor_checks(name, cw, settings)
+        ),
+        *build_merged_checks(list(contributors), kept=list(broken)),
         *build_statistics_checks(),
         *build_release_checks(settings),
     ]

@@ -9,28 +9,34 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
-from ctdc_assets.assets.gating import require_passed_gates
+from ctdc_assets.assets.acceptance import accepted, delivery_change
+from ctdc_assets.assets.gating import GATE_NAMES, require_passed_gates
 from ctdc_assets.assets.keys import harmonized_key, raw_key
 from ctdc_assets.assets.metadata import changes_by_key, markdown_table, table_metadata
-from ctdc_assets.assets.resources import POOL, Warehouse
+from ctdc_assets.assets.resources import POOL, GreatExpectations, Warehouse
 from ctdc_assets.config import Settings
 from ctdc_assets.crosswalk import Crosswalk
 from ctdc_assets.crosswalk.readers import DELIVERY_COLUMNS, iter_delivery
-from ctdc_assets.findings import harmonize_findings, record_findings
+from ctdc_assets.findings import gate_findings, harmonize_findings, record_findings
 from ctdc_assets.landing import current_delivery, delivery_label, scan
+from ctdc_assets.quality.derive import source_columns
+from ctdc_assets.quality.gates import run_harmonized_gate, run_raw_gate
+from ctdc_assets.quality.results import GateResult
+from ctdc_assets.quality.suite_model import Suite, load_suite
 from ctdc_assets.redaction import count_of
 from ctdc_assets.standard import load_standard
+from ctdc_assets.volume import volume_problem
 from ctdc_assets.warehouse import tables
-from ctdc_assets.warehouse.audit import record_harmonize_audit
+from ctdc_assets.warehouse.audit import read_unmapped, record_harmonize_audit
 from ctdc_assets.warehouse.bounded import duckdb_settings
 from ctdc_assets.warehouse.harmonize import harmonize_table
-from ctdc_assets.warehouse.io import load_batches, swap_in
+from ctdc_assets.warehouse.io import load_batches, read_frame, read_with_typed_nulls, swap_in
 
 
 def build_contributor_assets(
     contributor: str, crosswalk: Crosswalk, settings: Settings
 ) -> list[dg.AssetsDefinition]:
-    """The two per-contributor assets; their gates are built in `checks.py`."""
+    """The two per-contributor assets; their gates are `build_contributor_checks`."""
     folder = settings.landing_dir / contributor
     identifiers = set(crosswalk.identifiers)
 
@@ -162,4 +168,124 @@ def _reconciliation(counts: dict[str, int]) -> str:
         f"{counts['delivered']} delivered − {counts['no_consent']} without consent − "
         f"{counts['out_of_scope']} out of scope − {counts['duplicates']} re-sent duplicates "
         f"= {counts['harmonized']} harmonized"
+    )
+
+
+def build_contributor_checks(
+    contributor: str, crosswalk: Crosswalk, settings: Settings
+) -> list[dg.AssetChecksDefinition]:
+    @dg.asset_check(
+        asset=raw_key(contributor),
+        name=GATE_NAMES["raw"],
+        blocking=True,
+        pool=POOL,
+        description=f"expectations/raw/{contributor}.json on the delivery as loaded.",
+    )
+    def raw_gate(
+        context: dg.AssetCheckExecutionContext,
+        warehouse: Warehouse,
+        great_expectations: GreatExpectations,
+    ) -> dg.AssetCheckResult:
+        table = tables.raw(contributor)
+        suite = load_suite(
+            settings.expectations_dir / "raw" / f"{contributor}.json",
+            gx=great_expectations.executor,
+        )
+        with warehouse.connection(read_only=True) as con:
+            frame = read_with_typed_nulls(con, table, suite_columns(suite))
+            deliveries = con.execute(
+                f"SELECT DISTINCT delivery_date, delivery_sha256 FROM {table} LIMIT 2"
+            ).fetchall()
+        gate = run_raw_gate(
+            frame,
+            contributor=contributor,
+            personal_columns=crosswalk.identifiers,
+            previous_row_count=_previous_row_count(context.instance, raw_key(contributor)),
+            source_file=delivery_label(*deliveries[0]) if len(deliveries) == 1 else None,
+            expectations_dir=settings.expectations_dir,
+            gx=great_expectations.executor,
+        )
+        with warehouse.connection() as con:
+            record_findings(con, contributor, "raw gate", gate_findings(gate))
+        return _guard_volume(context.instance, contributor, crosswalk, gate)
+
+    @dg.asset_check(
+        asset=harmonized_key(contributor),
+        name=GATE_NAMES["harmonized"],
+        blocking=True,
+        pool=POOL,
+        description=(
+            "The harmonized suite generated from the standard, the crosswalk's coverage "
+            "threshold, and no identifier column or value."
+        ),
+    )
+    def harmonized_gate(
+        warehouse: Warehouse, great_expectations: GreatExpectations
+    ) -> dg.AssetCheckResult:
+        with warehouse.connection(read_only=True) as con:
+            frame = read_frame(con, f"SELECT * FROM {tables.harmonized(contributor)}")
+            unmapped = read_unmapped(con, contributor)
+        result = run_harmonized_gate(
+            frame,
+            contributor=contributor,
+            unmapped=unmapped,
+            crosswalk=crosswalk,
+            gx=great_expectations.executor,
+        )
+        with warehouse.connection() as con:
+            record_findings(con, contributor, "harmonized gate", gate_findings(result))
+        return result.to_check_result()
+
+    return [raw_gate, harmonized_gate]
+
+
+def suite_columns(suite: Suite) -> set[str]:
+    """The columns a suite reads: raw tables are wide (dozens of text columns, millions
+    of rows) and a raw suite checks a handful of them."""
+    needed = {"source_row"}
+    for spec in suite.expectations:
+        needed.update(spec.columns)
+    for derived in suite.derived_columns:
+        needed.update(source_columns(derived))
+    return needed
+
+
+def _previous_row_count(instance: dg.DagsterInstance, key: dg.AssetKey) -> int | None:
+    """Rows of the delivery before the current one (for the 'wildly off' warning)."""
+    records = instance.fetch_materializations(key, limit=2).records
+    if len(records) < 2:
+        return None
+    previous = records[1].asset_materialization
+    value = previous.metadata.get("dagster/row_count") if previous else None
+    return int(value.value) if value is not None else None
+
+
+def _guard_volume(
+    instance: dg.DagsterInstance, contributor: str, crosswalk: Crosswalk, gate: GateResult
+) -> dg.AssetCheckResult:
+    """The raw gate's verdict, failed when the record count jumped and nobody accepted it."""
+    change, sha256 = delivery_change(instance, raw_key(contributor))
+    limits = crosswalk.quality
+    problem = change and volume_problem(
+        change, max_drop=limits.max_record_drop, max_growth=limits.max_record_growth
+    )
+    if not problem or change is None:
+        return gate.to_check_result()
+    if acceptance := accepted(instance, raw_key(contributor), sha256):
+        gate.notes.append(f"Record count: {problem}; accepted with `ctdc accept` {acceptance}.")
+        return gate.to_check_result()
+    result = gate.to_check_result()
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"raw/{contributor}: {problem} (limits in crosswalks/{contributor}.yaml, quality). "
+            "If the delivery is right: `ctdc accept FILE` with its file, then run again. "
+            + (result.description or "")
+        ),
+        metadata=dict(result.metadata or {})
+        | {
+            "records": dg.MetadataValue.int(change.records),
+            "previous_records": dg.MetadataValue.int(change.previous_records),
+        },
     )

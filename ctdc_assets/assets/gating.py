@@ -1,5 +1,11 @@
 """Gates hold across runs, not only within the run where they failed.
 
+Every layer has one gate, a blocking asset check defined next to its assets: it reads
+what its asset wrote (from the warehouse, read-only) and judges it with code that does
+not share the asset's logic (GX suites for raw, harmonized and merged; independent
+recomputations for the statistics and the release candidate). A failed gate stops
+everything downstream of its asset in that run.
+
 A blocking check stops its downstream in the same run, but the asset it checked has
 already written its table. Materializing the next asset alone later (from the UI, by
 `ctdc run --select`, or by the release schedule) would read the rejected table. So

@@ -11,6 +11,7 @@ import duckdb
 from pydantic import PrivateAttr
 
 from ctdc_assets.config import Settings
+from ctdc_assets.quality import gx_executor
 from ctdc_assets.release.plan import ReleasePlan
 from ctdc_assets.warehouse.database import WarehouseFile
 
@@ -53,3 +54,17 @@ class ReleasePlanResource(dg.ConfigurableResource):
         if self._plan is None:  # used outside a run (a direct call in a script)
             self._plan = ReleasePlan.load(Path(self.policy_file))
         return self._plan
+
+
+class GreatExpectations(dg.ConfigurableResource):
+    """What the GX gates judge with: Great Expectations in a worker process of its own
+    (`quality.gx_executor`), the process's one. Dagster sets resources up when a run
+    starts, so a run with a GX gate starts the worker before its first step, and GX's
+    ~4 s import overlaps the steps before the gate (`ctdc run` starts it earlier still)."""
+
+    @property
+    def executor(self) -> gx_executor.GXExecutor:
+        return gx_executor.shared()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self.executor.start()

@@ -64,6 +64,7 @@ class Checked:
 #: How long an idle worker is given to exit before it is terminated.
 STOP_SECONDS = 2.0
 
+
 class GXExecutor:
     """One GX worker process: `check` and `validate` run there, one call at a time."""
 

@@ -7,12 +7,12 @@ delivery is loaded in one transaction, and a table built beside its old version
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import duckdb
 import polars as pl
 
-from ctdc_assets.warehouse.bounded import duckdb_settings
+from ctdc_assets.warehouse.bounded import duckdb_settings, quote
 from ctdc_assets.warehouse.tables import Table
 
 #: Rows fetched from DuckDB at a time when a whole table is read into one frame.
@@ -36,6 +36,19 @@ def read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
     if not parts:
         return pl.from_arrow(reader.schema.empty_table())  # type: ignore[return-value]
     return pl.concat(parts, rechunk=False)  # type: ignore[arg-type]
+
+
+def read_with_typed_nulls(
+    con: duckdb.DuckDBPyConnection, table: Table, columns: Collection[str]
+) -> pl.LazyFrame:
+    """`table` with every column, but only `columns` read; the others are typed nulls,
+    there by name and type only (never computed: a reader that selects what it needs
+    before reading a row never touches them)."""
+    schema = con.execute(f"SELECT * FROM {table} LIMIT 0").pl().schema
+    read = [c for c in schema if c in columns]
+    frame = read_frame(con, f"SELECT {', '.join(quote(c) for c in read)} FROM {table}")
+    others = [pl.lit(None, dtype).alias(c) for c, dtype in schema.items() if c not in read]
+    return frame.lazy().with_columns(others).select(list(schema))
 
 
 def load_batches(
