@@ -1,7 +1,7 @@
 """Every private Dagster API the project relies on, in one place.
 
 Checked against Dagster 1.13.27. This module is the only one in `ctdc_assets` that
-imports `dagster._*`; `tests/test_dagster_private.py` imports each name again, checks
+imports `dagster._*`; `tests/unit/test_dagster_private.py` imports each name again, checks
 the signatures and attributes used here and in `ctdc_assets.dagster_storage`, and
 exercises each once against a real instance, so that a Dagster upgrade that removes or
 changes one of them fails there, naming it, rather than somewhere in a run.
@@ -38,9 +38,10 @@ sqlite`)
                                                             `run_guard.py` reaps; not exported.
 ==========================================================  ===================================
 
-(`tests/test_faults.py` also drives two daemon internals, `execute_concurrency_slots_iteration`
-and `monitor_started_run` from `dagster._daemon.monitoring`, to run the daemon's passes one at
-a time; the test here checks them too.)
+(`tests/integration/test_faults.py` also drives two daemon internals,
+`execute_concurrency_slots_iteration` and `monitor_started_run` from
+`dagster._daemon.monitoring`, to run the daemon's passes one at a time; the test here
+checks them too.)
 """
 
 from __future__ import annotations

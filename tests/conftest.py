@@ -37,6 +37,14 @@ REFERENCE_SAMPLE = next(
 SMALL_SAMPLE = 1_200  # records across the three contributors: every shape, fast
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/integration/ is marked `integration` (`-m "not integration"`
+    runs the unit tests alone, as `pytest tests/unit` does)."""
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)
+
+
 @dataclass
 class Deployment:
     """One isolated deployment: where its data, config and instance live."""

@@ -5,7 +5,7 @@ resource, nor move an asset to another group, change its dependencies, kinds, ta
 owners, pools or automation condition, or a check's blocking flag. When the graph
 changes on purpose, refresh the snapshot and commit it with the change:
 
-    CTDC_UPDATE_SNAPSHOT=1 .venv/bin/python -m pytest tests/test_definitions_snapshot.py
+    CTDC_UPDATE_SNAPSHOT=1 .venv/bin/python -m pytest tests/unit/test_definitions_snapshot.py
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from ctdc_assets.config import Settings
 from ctdc_assets.definitions import build_definitions
 from ctdc_assets.sample_data import write_sample
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
-REFRESH = "CTDC_UPDATE_SNAPSHOT=1 .venv/bin/python -m pytest tests/test_definitions_snapshot.py"
+SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "definitions.json"
+REFRESH = (
+    "CTDC_UPDATE_SNAPSHOT=1 .venv/bin/python -m pytest tests/unit/test_definitions_snapshot.py"
+)
 
 
 def condition(automation: dg.AutomationCondition | None) -> str | None:

@@ -34,7 +34,7 @@ PRIVATE = [
     ("dagster._core.launcher", "CheckRunHealthResult"),
     ("dagster._core.launcher", "WorkerStatus"),
     ("dagster._core.storage.dagster_run", "IN_PROGRESS_RUN_STATUSES"),
-    # tests/test_faults.py runs the daemon's monitoring passes one at a time:
+    # tests/integration/test_faults.py runs the daemon's monitoring passes one at a time:
     ("dagster._daemon.monitoring.concurrency", "execute_concurrency_slots_iteration"),
     ("dagster._daemon.monitoring.run_monitoring", "monitor_started_run"),
 ]
@@ -256,7 +256,7 @@ NOT_YET_ADAPTED: set[str] = set()
 
 
 def test_only_the_adapter_imports_private_dagster_apis() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     importing = re.compile(r"^\s*(from|import)\s+dagster\._", re.MULTILINE)
     offenders = sorted(
         path.relative_to(root).as_posix()

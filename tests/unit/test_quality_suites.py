@@ -18,7 +18,7 @@ from ctdc_assets.sample_data import write_sample
 from ctdc_assets.standard import CELL_RECORD_KEY, load_standard
 
 REFERENCE = REFERENCE_SAMPLE
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 KEY = b"k" * 32
 
 

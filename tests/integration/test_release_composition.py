@@ -24,7 +24,7 @@ from ctdc_assets.assets.resources import Warehouse
 from ctdc_assets.config import Settings
 from ctdc_assets.release.verify import verify_release
 from tests.conftest import SMALL_SAMPLE, make_deployment
-from tests.test_release_diff import diff_attack
+from tests.unit.test_release_diff import diff_attack
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ from ctdc_assets.statistics import compute_aggregates
 from ctdc_assets.statistics.aggregates import ALL, DASHBOARD_CELLS
 from ctdc_assets.statistics.cellkey import CellKeyParams
 from ctdc_assets.statistics.dashboard import render_dashboard
-from tests.test_dashboard_browser import network, open_dashboard
+from tests.integration.test_dashboard_browser import network, open_dashboard
 
 pytestmark = pytest.mark.browser
 CHARTS = ("regions", "exploitation-country", "citizenship", "gender", "age", "type", "trend-type")
