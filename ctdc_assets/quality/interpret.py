@@ -149,21 +149,20 @@ def _named_columns(
     rows: tuple[int | str, ...],
     found: Any,
 ) -> tuple[dict[str, Any], Any]:
-    """The columns to name when a suite says its rows or values name them; and `found`
-    (as the bridge has always passed it on: the named columns' row counts when the
-    values name them)."""
+    """The columns to name when a suite says its rows or values name them; `found` is
+    passed on as it is (the failing values, for `ctdc findings`)."""
     named: dict[str, Any] = {}
     if spec.meta.get("columns_from_rows") and rows:
         named["columns"] = [str(r) for r in rows]
     if spec.meta.get("columns_from_values") and bad.height:
         # derived values list the offending columns ("isAbduction=2, gender"): name them
         column = domain.columns[0]
-        found = {}
+        rows_of: dict[str, int] = {}
         for value, n in bad.select(column, "__n__").iter_rows():
             for item in str(value).split(", "):
                 name = item.split("=", 1)[0]
-                found[name] = found.get(name, 0) + n
-        named["columns"] = sorted(found, key=lambda c: (-found[c], c))
+                rows_of[name] = rows_of.get(name, 0) + n
+        named["columns"] = sorted(rows_of, key=lambda c: (-rows_of[c], c))
     return named, found
 
 

@@ -10,6 +10,7 @@ import pytest
 from conftest import REFERENCE_SAMPLE
 
 from ctdc_assets.crosswalk import Harmonized, harmonize, load_crosswalks, read_delivery
+from ctdc_assets.findings import gate_findings
 from ctdc_assets.quality.gates import run_harmonized_gate, run_merged_gate, run_raw_gate
 from ctdc_assets.quality.results import GateResult
 from ctdc_assets.quality.suite_model import load_suite
@@ -208,6 +209,12 @@ def test_harmonized_catches_planted_defects(harmonized: dict, crosswalks: dict) 
     assert failed["table.no_nulls"].columns == ("citizenship",)
     message = result.to_check_result().description or ""
     assert message.startswith("harmonized/case_agency gate failed: column ")
+    # What `ctdc findings` lists: every failing value with its column and rows (a flag out
+    # of its set used to make recording the findings raise instead).
+    found = gate_findings(result)
+    values = {value: (rows, at) for _, _, value, rows, at in found.iter_rows()}
+    assert values["isAbduction=2"] == (1, "5")
+    assert values["Femme"] == (1, "4")
 
 
 def test_list_consistency_is_a_warning_where_the_crosswalk_says_so(
