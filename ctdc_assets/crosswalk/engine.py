@@ -76,14 +76,6 @@ class Harmonized:
     unmapped: pl.DataFrame
     extra_columns: list[str] = field(default_factory=list)
 
-    def unmapped_share(self) -> dict[str, float]:
-        """Per variable: share of harmonized rows whose source value could not be mapped."""
-        rows = self.counts["harmonized"]
-        if not rows or self.unmapped.height == 0:
-            return {}
-        per_var = self.unmapped.group_by("variable").agg(pl.col("rows").sum())
-        return {v: n / rows for v, n in per_var.iter_rows()}
-
 
 # --------------------------------------------------------------------------- entry point
 
