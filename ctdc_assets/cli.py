@@ -124,6 +124,8 @@ def _frozen_start_up() -> None:
     later full collection would scan them once more. A `ctdc run` process runs once and
     exits, so nothing frozen here is ever garbage worth collecting. (A long-lived
     process calling `main(["run"])` keeps whatever garbage it had at that moment.)
+    Measured on a 92k `ctdc run` (2 cores, 3 alternating pairs, same session): 61.2 CPU s
+    with it against 66.0 without (median ratio 0.93), wall 44.6 against 51.0 s.
     """
     gc.disable()
     try:
