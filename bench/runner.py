@@ -1,0 +1,371 @@
+"""The benchmark itself: a fresh deployment, each phase measured in its own process."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.common import GIB, INCREMENTAL, NEW_DELIVERY, ROOT, Bench, grouped
+from bench.measuring import Measured, _summary, machine_facts, measure, per_step
+from bench.report import markdown
+
+
+def step_stats(dagster_home: Path, run_id: str | None) -> dict[str, object]:
+    """Per-step wall seconds and the run's own start/end, from the instance."""
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    import dagster as dg
+
+    with dg.DagsterInstance.get() as instance:
+        if run_id is None:
+            runs = instance.get_runs(limit=1)
+            if not runs:
+                return {"run_id": None, "steps": {}, "windows": {}}
+            run_id = runs[0].run_id
+        run = instance.get_run_by_id(run_id)
+        stats = instance.get_run_stats(run_id)
+        # A step still in progress when the run died ends with the run (or now).
+        until = stats.end_time or time.time()
+        windows = {
+            s.step_key: (s.start_time or 0.0, s.end_time or until)
+            for s in instance.get_run_step_stats(run_id)
+            if s.start_time
+        }
+    return {
+        "run_id": run_id,
+        "status": run.status.value if run else None,
+        "run_wall_s": round((stats.end_time or 0) - (stats.start_time or 0), 3),
+        "run_start_epoch": stats.start_time,
+        "steps": {k: round(end - start, 3) for k, (start, end) in windows.items()},
+        "windows": windows,
+    }
+
+
+def _run_id(log: Path) -> str | None:
+    match = re.search(r"^Run ([0-9a-f-]{36}):", log.read_text(errors="replace"), re.MULTILINE)
+    return match.group(1) if match else None
+
+
+@dataclass
+class Workspace:
+    """Where a benchmark runs: its deployment, environment and memory limit."""
+
+    workdir: Path
+    env: dict[str, str]
+    max_rss: int
+
+    @property
+    def data(self) -> Path:
+        return self.workdir / "data"
+
+    @property
+    def landing(self) -> Path:
+        return self.data / "landing"
+
+    @property
+    def me(self) -> list[str]:
+        """This script, to run one phase in a child process."""
+        return [sys.executable, str(ROOT / "bench" / "run.py")]
+
+    def measure(self, command: list[str], log: str) -> Measured:
+        return measure(command, self.env, self.workdir / "logs" / log, max_rss=self.max_rss)
+
+
+def say(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def run_bench(args: argparse.Namespace) -> tuple[Path, bool]:
+    """Run every phase; write the results; (results file, whether every run succeeded)."""
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="ctdc-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = workdir / "data"
+    landing = data / "landing"
+    reuse = args.reuse_landing and landing.is_dir() and any(landing.glob("*/*"))
+    _fresh_deployment(data, keep=landing if reuse else None)
+    space = Workspace(workdir, _bench_env(data), int(args.max_rss_gib * GIB))
+    bench = Bench(
+        records=args.records,
+        seed=args.seed,
+        date=dt.date.today().isoformat(),
+        machine=machine_facts(),
+        selection=args.select or "*",
+        incremental_selection=INCREMENTAL,
+    )
+    bench.machine["max_rss_allowed_bytes"] = space.max_rss
+
+    say(f"{args.records:,} records in {workdir} (load {os.getloadavg()[0]:.1f})")
+    if not args.no_compile:
+        seconds = compile_bytecode(space.env)
+        bench.notes.append(
+            f"bytecode compiled beforehand ({seconds:.0f} s, not counted), as after "
+            "`uv sync --compile-bytecode` or any earlier run"
+        )
+    _generate_phase(args, space, bench, reuse=reuse)
+    if not args.skip_floor:
+        _floor_phase(space, bench)
+    ok = _run_rounds(args, space, bench)
+    return _write_results(args, space, bench, ok), ok
+
+
+def _bench_env(data: Path) -> dict[str, str]:
+    """The environment of every phase: this one's, pointed at the benchmark's deployment."""
+    env = dict(os.environ)
+    env.update(
+        CTDC_DATA_DIR=str(data),
+        DAGSTER_HOME=str(data / "dagster_home"),
+        PYTHONUNBUFFERED="1",
+    )
+    for variable in (
+        "CTDC_WAREHOUSE",
+        "CTDC_PSEUDONYM_KEY",
+        "CTDC_WAREHOUSE_KEY",
+        "PYTHONDONTWRITEBYTECODE",  # measure what a user's shell does: bytecode is cached
+    ):
+        env.pop(variable, None)
+    return env
+
+
+def _generate_phase(
+    args: argparse.Namespace, space: Workspace, bench: Bench, *, reuse: bool
+) -> None:
+    """Generate the sample deliveries (unless reused) and record their sizes."""
+    landing = space.landing
+    if reuse:
+        bench.notes.append(f"deliveries reused from {landing} (generated by an earlier run)")
+        generate = None
+    else:
+        generate = space.measure(
+            [*space.me, "--phase", "generate", "--landing", str(landing), "--records",
+             str(args.records), "--seed", str(args.seed)],
+            "generate.log",
+        )  # fmt: skip
+        _check(generate, "generating sample deliveries")
+        say(f"generated in {generate.wall_s:.1f} s")
+    files = {p.parent.name: p.stat().st_size for p in landing.glob("*/*") if p.is_file()}
+    bench.phases["generate"] = (_summary(generate) if generate else {}) | {"files_bytes": files}
+
+
+def _floor_phase(space: Workspace, bench: Bench) -> None:
+    """DuckDB alone reading every delivery: the floor every step is compared with."""
+    floor = space.measure(
+        [*space.me, "--phase", "floor", "--landing", str(space.landing), "--db",
+         str(space.workdir / "floor" / "floor.duckdb")],
+        "floor.log",
+    )  # fmt: skip
+    _check(floor, "the DuckDB floor")
+    detail = json.loads(Path(floor.log).read_text().strip().splitlines()[-1])
+    bench.phases["floor"] = _summary(floor) | detail
+    shutil.rmtree(space.workdir / "floor", ignore_errors=True)
+    say(f"floor: {detail['total_s']:.1f} s ({detail['xlsx_reader']})")
+
+
+def _run_command(args: argparse.Namespace, bench: Bench) -> tuple[list[str], int]:
+    """The full run's command line and how many rounds (one under the profiler)."""
+    if not args.profile:
+        return [sys.executable, "-m", "ctdc_assets.cli", "run"], args.repeat
+    profile = Path(args.out) / f"{bench.date}-{args.records}-profile.html"
+    profile.parent.mkdir(parents=True, exist_ok=True)
+    bench.notes.append(f"full run under pyinstrument (slower): {profile.name}")
+    return [sys.executable, "-m", "pyinstrument", "-r", "html", "-o", str(profile),
+            "-m", "ctdc_assets.cli", "run"], 1  # fmt: skip
+
+
+def _run_rounds(args: argparse.Namespace, space: Workspace, bench: Bench) -> bool:
+    """Each round a fresh deployment: the full run, then the incremental; medians kept."""
+    run_command, rounds = _run_command(args, bench)
+    fulls: list[dict[str, object]] = []
+    incrementals: list[dict[str, object]] = []
+    ok = True
+    for number in range(1, rounds + 1):
+        if number > 1:  # a fresh deployment again, on the same deliveries
+            _fresh_deployment(space.data, keep=space.landing)
+        _remove_new_delivery(space.landing)  # the incremental's, from an earlier round or run
+        tag = f"-{number}" if rounds > 1 else ""
+        os.sync()  # each phase starts with the disk idle, not writing back the last one's
+        full = space.measure([*run_command, "--select", bench.selection], f"full{tag}.log")
+        stats = step_stats(space.data / "dagster_home", _run_id(Path(full.log)))
+        fulls.append(_phase(full, stats) | {"round": number})
+        bench.rounds.append({"full": _brief(fulls[-1])})
+        ok = _ran(full, "full run", bench)
+        say(f"full run{tag}: {full.wall_s:.1f} s, peak {full.peak_rss_bytes / GIB:.2f} GiB")
+        if not ok:
+            break
+        if args.skip_incremental:
+            continue
+        ok = _incremental_round(args, space, bench, full, number, tag, incrementals)
+        if not ok:
+            break
+    _keep_medians(bench, fulls, incrementals, rounds)
+    return ok
+
+
+def _incremental_round(
+    args: argparse.Namespace,
+    space: Workspace,
+    bench: Bench,
+    full: Measured,
+    number: int,
+    tag: str,
+    incrementals: list[dict[str, object]],
+) -> bool:
+    """A new hotline delivery, then `ctdc run` of what it changes; whether it succeeded."""
+    grown = int(args.records * 1.01)
+    new = space.measure(
+        [*space.me, "--phase", "generate", "--landing", str(space.landing), "--records",
+         str(grown), "--seed", str(args.seed), "--delivery-date", NEW_DELIVERY.isoformat(),
+         "--contributors", "hotline"],
+        f"generate_incremental{tag}.log",
+    )  # fmt: skip
+    _check(new, "generating the new hotline delivery")
+    os.sync()  # a delivery arrives long after the last run, not while its files flush
+    inc = space.measure(
+        [sys.executable, "-m", "ctdc_assets.cli", "run", "--select", INCREMENTAL],
+        f"incremental{tag}.log",
+    )
+    stats = step_stats(space.data / "dagster_home", _run_id(Path(inc.log)))
+    steps = stats["steps"]
+    to_merged = sum(s for k, s in steps.items() if not k.startswith("statistics__"))
+    incrementals.append(
+        _phase(inc, stats)
+        | {
+            "round": number,
+            "delivery_generation_s": new.wall_s,
+            "steps_until_merged_gate_s": round(to_merged, 3),
+            "share_of_full": round(inc.wall_s / full.wall_s, 3),
+        }
+    )
+    bench.rounds[-1]["incremental"] = _brief(incrementals[-1])
+    ok = _ran(inc, "incremental run", bench)
+    say(f"incremental{tag}: {inc.wall_s:.1f} s ({inc.wall_s / full.wall_s:.0%} of full)")
+    return ok
+
+
+def _keep_medians(
+    bench: Bench,
+    fulls: list[dict[str, object]],
+    incrementals: list[dict[str, object]],
+    rounds: int,
+) -> None:
+    bench.phases["full"] = _median(fulls)
+    if incrementals:
+        median = _median(incrementals)
+        median["share_of_full"] = round(median["wall_s"] / bench.phases["full"]["wall_s"], 3)
+        bench.phases["incremental"] = median
+    if rounds > 1:
+        bench.notes.append(
+            f"{rounds} rounds, each a fresh deployment: a full run, then the incremental; the "
+            "tables show the round with the median full run, and the incremental run of "
+            "median time, whose share is of the median full run"
+        )
+
+
+def _write_results(args: argparse.Namespace, space: Workspace, bench: Bench, ok: bool) -> Path:
+    """The results as JSON and Markdown; the deployment removed unless kept or failed."""
+    bench.machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{bench.date}-{args.records}"
+    stem.with_suffix(".json").write_text(json.dumps(asdict(bench), indent=2) + "\n")
+    stem.with_suffix(".md").write_text(markdown(bench) + "\n")
+    if not args.keep and ok and not out.resolve().is_relative_to(space.workdir.resolve()):
+        shutil.rmtree(space.workdir, ignore_errors=True)  # (never with the results inside it)
+    say(f"results: {stem}.json, {stem}.md")
+    return stem.with_suffix(".json")
+
+
+def _fresh_deployment(data: Path, *, keep: Path | None) -> None:
+    """Delete the data folder's contents (warehouse, instance, releases), except `keep`."""
+    if data.exists():
+        for child in data.iterdir():
+            if child != keep:
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+def _remove_new_delivery(landing: Path) -> None:
+    """Remove the incremental's newer hotline delivery, should an earlier round have left it."""
+    from ctdc_assets.sample_data import file_names
+
+    for name, file in file_names(NEW_DELIVERY).items():
+        (landing / name / file).unlink(missing_ok=True)
+
+
+def _median(phases: list[dict[str, object]]) -> dict[str, object]:
+    """The phase of median wall time (the lower one of an even number): one real run,
+    so its steps add up, rather than per-step medians of different runs."""
+    ordered = sorted(phases, key=lambda p: p["wall_s"])
+    return dict(ordered[(len(ordered) - 1) // 2])
+
+
+def _brief(phase: dict[str, object]) -> dict[str, object]:
+    keys = ("wall_s", "cpu_user_s", "cpu_system_s", "peak_rss_bytes", "load_average_during")
+    return {k: phase[k] for k in keys if k in phase} | (
+        {"share_of_full": phase["share_of_full"]} if "share_of_full" in phase else {}
+    )
+
+
+def _phase(measured: Measured, stats: dict[str, object]) -> dict[str, object]:
+    """A run's figures: wall, CPU and memory, per step and by stage."""
+    windows = stats.pop("windows")
+    start = stats.get("run_start_epoch")
+    before_run = [cpu for t, _, cpu in measured.timeline if start and t <= start]
+    return (
+        _summary(measured)
+        | stats
+        | {
+            "groups": grouped(stats["steps"]),
+            "step_resources": per_step(windows, measured.timeline),
+            "cpu_before_run_start_s": round(before_run[-1], 2) if before_run else None,
+        }
+    )
+
+
+def compile_bytecode(env: dict[str, str]) -> float:
+    """Byte-compile the environment and the project, as `uv sync --compile-bytecode` does.
+
+    A user's second run never compiles source again (Python caches bytecode), but an
+    environment with PYTHONDONTWRITEBYTECODE set, or a fresh `uv sync` without
+    `--compile-bytecode`, compiles every module on every start: about 10 s of CPU for
+    Dagster, Great Expectations, pandas and SciPy. The benchmark measures the cached case.
+    """
+    import sysconfig
+
+    started = time.perf_counter()
+    folders = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", *folders, str(ROOT / "ctdc_assets")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+    return time.perf_counter() - started
+
+
+def _ran(measured: Measured, what: str, bench: Bench) -> bool:
+    """Whether a measured `ctdc run` succeeded; if not, say why in the results."""
+    if measured.returncode == 0:
+        return True
+    why = (
+        f"killed: its memory passed {bench.machine['max_rss_allowed_bytes'] / GIB:.0f} GiB"
+        if measured.killed_over_rss
+        else f"exit {measured.returncode}"
+    )
+    last = Path(measured.log).read_text(errors="replace").strip().splitlines()[-3:]
+    bench.notes.append(f"{what} FAILED ({why}); log {measured.log}: {' / '.join(last)}")
+    return False
+
+
+def _check(measured: Measured, what: str) -> None:
+    if measured.returncode != 0:
+        tail = "\n".join(Path(measured.log).read_text(errors="replace").splitlines()[-30:])
+        raise SystemExit(f"{what} failed (exit {measured.returncode}); log {measured.log}:\n{tail}")
