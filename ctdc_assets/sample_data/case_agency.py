@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from ctdc_assets.sample_data import _base as b
+from ctdc_assets.sample_data import countries as places
 from ctdc_assets.sample_data import vocab as v
 
 NAME = "case_agency"
@@ -81,7 +82,7 @@ DATA_END = b.day_number(dt.date(2024, 12, 31))  # last registration
 MODIFIED_END = b.day_number(dt.date(2025, 1, 31))  # last ordinary modification
 RESENT_END = b.day_number(dt.date(2025, 2, 28))  # last modification of a re-sent case
 
-CITIZENSHIP = b.CountryDistribution.zipf(
+CITIZENSHIP = places.CountryDistribution.zipf(
     {
         "UA": 15.0, "MD": 12.0, "PH": 12.0, "ID": 5.0, "KH": 3.5, "MM": 3.5, "BY": 3.0,
         "RO": 2.5, "UZ": 3.0, "KG": 2.5, "NG": 2.5, "VN": 2.0, "HT": 1.5, "ET": 1.5, "CO": 1.2,
@@ -89,7 +90,7 @@ CITIZENSHIP = b.CountryDistribution.zipf(
         "AL": 0.7, "AM": 0.6, "GE": 0.6, "RU": 0.6, "LA": 0.6, "TH": 0.6, "IN": 0.6,
     },
 )  # fmt: skip
-DESTINATION = b.CountryDistribution.zipf(
+DESTINATION = places.CountryDistribution.zipf(
     {
         "RU": 18.0, "TR": 6.0, "AE": 6.0, "MY": 5.0, "TH": 4.5, "SA": 4.0, "PL": 3.5,
         "QA": 3.5, "KZ": 3.0, "ID": 2.5, "CN": 2.5, "ZA": 2.5, "DE": 2.5, "IT": 2.5, "TT": 2.0,
@@ -370,7 +371,7 @@ def _plant_dirt(rng: np.random.Generator, frame: pl.DataFrame) -> pl.DataFrame:
         series = b.plant(series, take(name, 0.03, 6), COUNTRY_MISSING)
         alpha3_rows = take(name, 0.02, 2)
         alpha3_rows = alpha3_rows[series.gather(alpha3_rows).is_not_null().to_numpy()]
-        series = b.plant_series(series, alpha3_rows, b.to_alpha3(series.gather(alpha3_rows)))
+        series = b.plant_series(series, alpha3_rows, places.to_alpha3(series.gather(alpha3_rows)))
         series = b.plant(series, take(name, 0.003, 4), COUNTRY_NOT_ISO)
         series = b.plant(series, take(name, 0.004, 6), COUNTRY_AS_NAME)
         cols[name] = b.plant(series, take(name, 0.001, 2), ["NA"])  # Namibia, not missing

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from ctdc_assets.sample_data import _base as b
+from ctdc_assets.sample_data import countries as places
 from ctdc_assets.sample_data import vocab as v
 
 NAME = "hotline"
@@ -40,14 +41,14 @@ REPORT_YEARS = {
 EARLY_YEARS = (2007, 2014)  # the ~1% of reports before the hotline's data-sharing start
 DATA_END = b.day_number(dt.date(2024, 12, 31))
 
-CITIZENSHIP = b.CountryDistribution.zipf(
+CITIZENSHIP = places.CountryDistribution.zipf(
     {
         "US": 55.0, "MX": 14.0, "PH": 3.0, "GT": 3.0, "HN": 3.0, "CN": 2.5, "SV": 2.0,
         "IN": 1.5, "KR": 1.0, "TH": 1.0, "VN": 1.0, "NG": 0.8, "HT": 0.6, "JM": 0.6, "VE": 0.5,
         "CO": 0.5, "DO": 0.4, "RU": 0.4, "UA": 0.4, "CU": 0.3,
     }
 )  # fmt: skip
-ABROAD = b.CountryDistribution.zipf(
+ABROAD = places.CountryDistribution.zipf(
     {"MX": 30.0, "CA": 12.0, "PH": 6.0, "GT": 5.0, "DO": 4.0, "HN": 4.0, "CN": 3.0, "IN": 3.0}
 )
 TYPE_BY_GENDER = {
@@ -176,13 +177,13 @@ def _what(rng: np.random.Generator, m: int, female: np.ndarray) -> dict[str, Any
 
 def _where(rng: np.random.Generator, m: int) -> dict[str, pl.Series]:
     """Citizenship, country of exploitation (mostly the US) and state, as operators write them."""
-    names = b.code_table(CITIZENSHIP.codes, b.everyday_name)
+    names = places.code_table(CITIZENSHIP.codes, places.everyday_name)
     citizenship = b.blank_out(
         names.gather(pl.Series(CITIZENSHIP.draw(rng, m), dtype=pl.UInt32)),
         rng.random(m) < 0.40,
     )
     in_us = rng.random(m) < 0.97
-    abroad = b.code_table(ABROAD.codes, b.everyday_name).gather(
+    abroad = places.code_table(ABROAD.codes, places.everyday_name).gather(
         pl.Series(ABROAD.draw(rng, m), dtype=pl.UInt32)
     )
     country = pl.select(pl.when(pl.Series(in_us)).then(pl.lit("United States")).otherwise(abroad))

@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 
 from ctdc_assets.sample_data import _base as b
+from ctdc_assets.sample_data import countries as places
 from ctdc_assets.sample_data import vocab as v
 
 NAME = "ngo_network"
@@ -52,14 +53,14 @@ DATA_END = b.day_number(dt.date(2024, 12, 31))
 UPDATED_END = b.day_number(dt.date(2025, 1, 31))  # last ordinary update
 RESENT_END = b.day_number(dt.date(2025, 2, 28))  # last update of a re-sent record
 
-ORIGIN = b.CountryDistribution.zipf(
+ORIGIN = places.CountryDistribution.zipf(
     {
         "KH": 20.0, "MM": 18.0, "VN": 12.0, "ID": 8.0, "LA": 6.0, "TH": 5.0, "PH": 5.0,
         "BD": 5.0, "NP": 4.0, "CN": 3.0, "IN": 2.0, "LK": 2.0, "KE": 1.0, "UG": 0.8, "PK": 0.8,
         "MY": 0.6, "TL": 0.5, "FJ": 0.4,
     }
 )  # fmt: skip
-DESTINATION = b.CountryDistribution.zipf(
+DESTINATION = places.CountryDistribution.zipf(
     {
         "TH": 34.0, "MY": 12.0, "CN": 8.0, "ID": 8.0, "KH": 7.0, "TW": 4.0, "MM": 4.0,
         "VN": 3.0, "SG": 2.0, "KR": 2.0, "JP": 2.0, "LA": 2.0, "AE": 1.0, "SA": 1.0, "HK": 1.0,
@@ -215,12 +216,12 @@ def _who(rng: np.random.Generator, m: int, female: np.ndarray) -> dict[str, pl.S
     return {"given": given, "family": family, "phone": phone, "notes": notes}
 
 
-def _countries(rng: np.random.Generator, dist: b.CountryDistribution, n: int) -> pl.Series:
+def _countries(rng: np.random.Generator, dist: places.CountryDistribution, n: int) -> pl.Series:
     """Country as alpha-3, ISO name or everyday name, the way NGO staff type it."""
     idx = pl.Series(dist.draw(rng, n), dtype=pl.UInt32)
-    alpha3 = b.to_alpha3(pl.Series(dist.codes)).gather(idx)
-    iso_name = b.code_table(dist.codes, b.official_name).gather(idx)
-    everyday = b.code_table(dist.codes, b.everyday_name).gather(idx)
+    alpha3 = places.to_alpha3(pl.Series(dist.codes)).gather(idx)
+    iso_name = places.code_table(dist.codes, places.official_name).gather(idx)
+    everyday = places.code_table(dist.codes, places.everyday_name).gather(idx)
     style = rng.choice(3, size=n, p=b.normalised(list(COUNTRY_STYLES.values())))
     return pl.select(
         pl.when(pl.lit(style) == 0)

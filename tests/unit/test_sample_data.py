@@ -20,8 +20,8 @@ from ctdc_assets.sample_data import (
     COLUMNS,
     CONTRIBUTORS,
     IDENTIFIER_COLUMNS,
-    _base,
     case_agency,
+    countries,
     hotline,
     ngo_network,
     split_records,
@@ -307,7 +307,7 @@ def test_150_plus_countries_with_a_long_tail_at_default_scale() -> None:
     to_alpha2 = {}
     for country in pycountry.countries:
         code = country.alpha_2
-        for name in (code, country.alpha_3, country.name, _base.everyday_name(code)):
+        for name in (code, country.alpha_3, country.name, countries.everyday_name(code)):
             to_alpha2[name.lower()] = code
     to_alpha2.pop("na")  # in the hotline and NGO files `NA` is not Namibia
 
