@@ -75,7 +75,7 @@ def map_outcome(
         )[:SAMPLE_ROWS]
     )
     samples, found = _samples(spec, domain, bad, allowed) if not personal else ((), ())
-    named, found = _named_columns(spec, domain, bad, rows, found)
+    named = _named_columns(spec, domain, bad, rows)
     return outcome(
         table,
         spec,
@@ -147,10 +147,8 @@ def _named_columns(
     domain: Domain,
     bad: pl.DataFrame,
     rows: tuple[int | str, ...],
-    found: Any,
-) -> tuple[dict[str, Any], Any]:
-    """The columns to name when a suite says its rows or values name them; `found` is
-    passed on as it is (the failing values, for `ctdc findings`)."""
+) -> dict[str, Any]:
+    """The columns to name when a suite says its rows or values name them."""
     named: dict[str, Any] = {}
     if spec.meta.get("columns_from_rows") and rows:
         named["columns"] = [str(r) for r in rows]
@@ -163,7 +161,7 @@ def _named_columns(
                 name = item.split("=", 1)[0]
                 rows_of[name] = rows_of.get(name, 0) + n
         named["columns"] = sorted(rows_of, key=lambda c: (-rows_of[c], c))
-    return named, found
+    return named
 
 
 def _evaluated(table: PreparedTable, spec: ExpectationSpec, domain: Domain) -> int:

@@ -34,10 +34,6 @@ def class_key_sql(policy: ReleasePolicy, alias: str) -> str:
     return f"concat_ws(chr(31), {cells})"
 
 
-def has_state(con: duckdb.DuckDBPyConnection) -> bool:
-    return exists(con, PUBLISHED_RECORDS)
-
-
 def compose_candidate(
     con: duckdb.DuckDBPyConnection, source: Table, target: Table, plan: ReleasePlan
 ) -> Composition | None:
@@ -48,7 +44,7 @@ def compose_candidate(
     policy, standard = plan.policy, plan.standard
     columns = ", ".join(quote(c) for c in policy.release_columns(standard))
     composition = None
-    if not has_state(con):
+    if not exists(con, PUBLISHED_RECORDS):
         rows = f"SELECT *, hash({columns}) AS _order FROM {FRESH}"
     else:
         composition = _compose(con, source, policy, standard)
