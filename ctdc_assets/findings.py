@@ -13,10 +13,12 @@ from collections.abc import Iterable
 import duckdb
 import polars as pl
 
-from ctdc_assets.crosswalk import Harmonized
 from ctdc_assets.quality.results import GateResult
 from ctdc_assets.warehouse.io import exists
 from ctdc_assets.warehouse.tables import FINDINGS
+
+#: How a finding's kind marks a value no earlier delivery of the contributor had.
+NEW = ", new"
 
 SCHEMA = {
     "contributor": pl.String,
@@ -37,16 +39,19 @@ def frame(items: Iterable[tuple[str, str, str | None, int | None, str | None]]) 
     ).with_columns(pl.col("rows").cast(pl.Int64))
 
 
-def harmonize_findings(result: Harmonized) -> pl.DataFrame:
-    """Unmapped source values and delivered columns the crosswalk does not know."""
-    unmapped = [
-        ("unmapped value", column, value, rows, None)
-        for _, column, value, rows in result.unmapped.select(
-            "variable", "source_column", "source_value", "rows"
+def harmonize_findings(unmapped: pl.DataFrame, extra_columns: Iterable[str]) -> pl.DataFrame:
+    """Delivered columns the crosswalk does not know, and the unmapped source values
+    (`audit.record_harmonize_audit`'s, marked new or not) with their first rows."""
+    unknown = [("unknown column", name, None, None, None) for name in extra_columns]
+    # One source value can feed several variables (an age: ageBroad and majorityStatus).
+    distinct = unmapped.unique(["source_column", "source_value"], keep="first", maintain_order=True)
+    values = [
+        (f"unmapped value{NEW if new else ''}", column, value, rows, first or None)
+        for column, value, rows, first, new in distinct.select(
+            "source_column", "source_value", "rows", "first_rows", "new"
         ).iter_rows()
     ]
-    unknown = [("unknown column", name, None, None, None) for name in result.extra_columns]
-    return frame([*unknown, *unmapped])
+    return frame([*unknown, *values])
 
 
 def gate_findings(result: GateResult) -> pl.DataFrame:
@@ -86,21 +91,22 @@ def record_findings(
         con.unregister("_findings")
 
 
-def terminal_lines(found: pl.DataFrame, source: str, limit: int = 5) -> list[str]:
-    """A few of `source`'s findings as the terminal of `ctdc run` shows them (actual
-    values: the engineer's own terminal is inside the trust boundary, the instance is not)."""
+def terminal_lines(found: pl.DataFrame, source: str, limit: int = 10) -> list[str]:
+    """`source`'s findings (up to `limit`) as the terminal of `ctdc run` shows them
+    (actual values: the engineer's own terminal is inside the trust boundary, the
+    instance is not)."""
+    mine = found.filter(pl.col("source") == source)
     lines = []
     for kind, column, value, rows, row_numbers in (
-        found.filter(pl.col("source") == source)
-        .select("kind", "column_name", "value", "rows", "row_numbers")
-        .head(limit)
-        .iter_rows()
+        mine.select("kind", "column_name", "value", "rows", "row_numbers").head(limit).iter_rows()
     ):
         if value is None:
             lines.append(f"{kind}: column {column}")
         else:
             at = f", rows {row_numbers}" if row_numbers else ""
             lines.append(f"column {column}: {value!r} × {rows:,}{at} ({kind})")
+    if mine.height > limit:
+        lines.append(f"{mine.height - limit} more: ctdc findings")
     return lines
 
 

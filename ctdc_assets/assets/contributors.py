@@ -119,8 +119,9 @@ def build_contributor_assets(
                     con, table, table.staging, key="record_key", compared=load_standard().columns
                 )
                 swap_in(con, table)
-                record_harmonize_audit(con, contributor, result)
-                record_findings(con, contributor, "harmonize", harmonize_findings(result))
+                unmapped = record_harmonize_audit(con, contributor, result, tables.raw(contributor))
+                found = harmonize_findings(unmapped, result.extra_columns)
+                record_findings(con, contributor, "harmonize", found)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -129,8 +130,12 @@ def build_contributor_assets(
         counts = result.counts
         # Counts per variable only: the values themselves are in audit.findings.
         unmapped = (
-            result.unmapped.group_by("variable", "source_column")
-            .agg(pl.len().alias("distinct_values"), pl.col("rows").sum())
+            unmapped.group_by("variable", "source_column")
+            .agg(
+                pl.len().alias("distinct_values"),
+                pl.col("new").sum().alias("new_values"),
+                pl.col("rows").sum(),
+            )
             .sort("rows", "variable", descending=[True, False])
         )
         return dg.MaterializeResult(

@@ -28,7 +28,10 @@ _UNMAPPED_SCHEMA = {
     "source_column": pl.String,
     "source_value": pl.String,
     "rows": pl.Int64,
+    "first_rows": pl.String,
 }
+#: How many row numbers of each unmapped value are kept (where to look, not a list).
+FIRST_ROWS = 5
 #: Separates the parts of a record key's message.
 SEP = "\x1f"
 
@@ -41,11 +44,15 @@ class Unmapped:
 
     def __init__(self, identifiers: Iterable[str]) -> None:
         self.identifiers = set(identifiers)
-        self.rows: list[tuple[str, str, str, int]] = []
+        self.rows: list[tuple[str, str, str, int, list[int]]] = []
 
-    def add(self, variable: str, column: str, value: str, rows: int) -> None:
+    def add(
+        self, variable: str, column: str, value: str, rows: int, first_rows: Iterable[int] = ()
+    ) -> None:
+        """`first_rows`: the delivery's row numbers (`source_row`) of the first rows."""
         if rows:
-            self.rows.append((variable, column, self.safe(column, value), int(rows)))
+            numbers = sorted(first_rows)[:FIRST_ROWS]
+            self.rows.append((variable, column, self.safe(column, value), int(rows), numbers))
 
     def safe(self, column: str, value: str) -> str:
         if column in self.identifiers:
@@ -53,14 +60,40 @@ class Unmapped:
         return value if len(value) <= 80 else value[:77] + "..."
 
     def frame(self) -> pl.DataFrame:
+        """One row per (variable, column, value): rows summed over the chunks, the first
+        row numbers as text (`12, 40, 77`)."""
         if not self.rows:
             return pl.DataFrame(schema=_UNMAPPED_SCHEMA)
+        schema = _UNMAPPED_SCHEMA | {"first_rows": pl.List(pl.Int64)}
         return (
-            pl.DataFrame(self.rows, schema=_UNMAPPED_SCHEMA, orient="row")
+            pl.DataFrame(self.rows, schema=schema, orient="row")
             .group_by("variable", "source_column", "source_value", maintain_order=True)
-            .agg(pl.col("rows").sum())
+            .agg(pl.col("rows").sum(), pl.col("first_rows").flatten())
+            .with_columns(
+                pl.col("first_rows")
+                .list.sort()
+                .list.head(FIRST_ROWS)
+                .cast(pl.List(pl.String))
+                .list.join(", ")
+            )
             .sort(["variable", "rows", "source_value"], descending=[False, True, False])
         )
+
+
+def first_rows(frame: pl.DataFrame, column: str, values: Iterable[str]) -> dict[str, list[int]]:
+    """The first row numbers (`source_row`) holding each of `values` in `column`, in one
+    pass over the chunk (unmapped values are few; the chunk is not)."""
+    wanted = list(values)
+    if not wanted or "source_row" not in frame.columns:
+        return {}
+    found = (
+        frame.lazy()
+        .filter(pl.col(column).is_in(wanted))
+        .group_by(column)
+        .agg(pl.col("source_row").sort().head(FIRST_ROWS))
+        .collect()
+    )
+    return dict(found.iter_rows())
 
 
 def parse_date(column: str, date_format: str) -> pl.Expr:
@@ -132,29 +165,39 @@ class ChunkBase:
         """Resolve each distinct value once; None from `resolve` = unmapped (counted)."""
         source = frame.get_column(column)
         mapping: dict[str, str] = {}
+        lost: dict[str, int] = {}
         for value, rows in source.value_counts().iter_rows():
             if value is None:
                 continue
             target = resolve(value)
             if target is None:
-                self.unmapped.add(var, column, value, rows)
+                lost[value] = rows
                 target = if_unmapped
             mapping[value] = target
+        at = first_rows(frame, column, lost)
+        for value, rows in lost.items():
+            self.unmapped.add(var, column, value, rows, at.get(value, ()))
         mapped = source.replace_strict(mapping, default=None, return_dtype=pl.String)
         return mapped.fill_null(if_null)
 
     def _count_bad(self, frame: pl.DataFrame, var: str, column: str, bad: pl.Expr) -> None:
         """Count rows where `bad` holds and the source held a (non-missing) value."""
         present = ~self.is_missing(frame, column)
-        rows = (
-            frame.select(pl.col(column), (bad & present).alias("_bad"))
-            .filter(pl.col("_bad"))
-            .get_column(column)
-        )
+        numbered = "source_row" in frame.columns
+        rows = frame.select(
+            pl.col(column),
+            pl.col("source_row") if numbered else pl.lit(None, pl.Int64).alias("source_row"),
+            (bad & present).alias("_bad"),
+        ).filter(pl.col("_bad"))
         if rows.is_empty():
             return
         if column in self.cw.identifiers:
-            self.unmapped.add(var, column, "", rows.len())
+            self.unmapped.add(
+                var, column, "", rows.height, rows["source_row"].drop_nulls().head(FIRST_ROWS)
+            )
             return
-        for value, n in rows.value_counts().iter_rows():
-            self.unmapped.add(var, column, value, n)
+        by_value = rows.group_by(column).agg(
+            pl.len().alias("n"), pl.col("source_row").drop_nulls().sort().head(FIRST_ROWS)
+        )
+        for value, n, at in by_value.iter_rows():
+            self.unmapped.add(var, column, value, n, at)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from ctdc_assets.crosswalk.engine_context import ChunkBase
+from ctdc_assets.crosswalk.engine_context import ChunkBase, first_rows
 from ctdc_assets.crosswalk.model import normalize
-from ctdc_assets.crosswalk.model_rules import ListRule
+from ctdc_assets.crosswalk.model_rules import ListRule, ListSource
 
 
 class ListRules(ChunkBase):
@@ -29,16 +29,11 @@ class ListRules(ChunkBase):
             blank = ["0"] * (len(out_names) - 1) + [missing]
 
         source = frame.get_column(spec.column)
-        applies = None
-        if spec.only_if is not None:
-            cond = spec.only_if
-            wanted = self.raw_values(frame, cond.column, lambda k: k in cond.is_one_of)
-            applies = frame.select(
-                pl.col(cond.column).is_in(wanted.implode()).fill_null(False)
-            ).to_series()
+        applies = self._applies(frame, spec)
         counted = source if applies is None else source.filter(applies)
         rows_out: list[list[str]] = []
         keys: list[str] = []
+        lost: dict[str, list[tuple[str, int]]] = {}  # cell -> its unmapped items
         for cell, rows in counted.value_counts().iter_rows():
             if cell is None:
                 continue
@@ -48,7 +43,7 @@ class ListRules(ChunkBase):
                 if key in table:
                     labels.update(table[key])
                 elif key not in self.missing:
-                    self.unmapped.add(var, spec.column, item.strip(), rows)
+                    lost.setdefault(cell, []).append((item.strip(), rows))
             keys.append(cell)
             if not labels:
                 recorded = any(normalize(i) not in self.missing for i in cell.split(spec.separator))
@@ -60,6 +55,7 @@ class ListRules(ChunkBase):
             ordered = [f.label for f in flags if f.label in labels]
             values.append((variable.separator or ";").join(ordered))
             rows_out.append(values)
+        self._report_lost(frame if applies is None else frame.filter(applies), var, spec, lost)
         lookup = pl.DataFrame(
             [keys, *zip(*rows_out, strict=True)] if rows_out else [[]] * (len(out_names) + 1),
             schema={"_cell": pl.String} | dict.fromkeys(out_names, pl.String),
@@ -75,3 +71,26 @@ class ListRules(ChunkBase):
                 for c in out_names
             )
         return {name: joined.get_column(name) for name in out_names}
+
+    def _applies(self, frame: pl.DataFrame, spec: ListSource) -> pl.Series | None:
+        """Per row: whether the rule's `only_if` holds (None: the rule has none)."""
+        if spec.only_if is None:
+            return None
+        cond = spec.only_if
+        wanted = self.raw_values(frame, cond.column, lambda k: k in cond.is_one_of)
+        return frame.select(
+            pl.col(cond.column).is_in(wanted.implode()).fill_null(False)
+        ).to_series()
+
+    def _report_lost(
+        self,
+        frame: pl.DataFrame,
+        var: str,
+        spec: ListSource,
+        lost: dict[str, list[tuple[str, int]]],
+    ) -> None:
+        """Each unmapped item with its rows and the first rows of the cells holding it."""
+        at = first_rows(frame, spec.column, lost)
+        for cell, items in lost.items():
+            for item, rows in items:
+                self.unmapped.add(var, spec.column, item, rows, at.get(cell, ()))

@@ -82,9 +82,9 @@ def check_contributor(settings: Settings, name: str, delivery: Path | None = Non
         report.lines.append(f"    {variable}: {100 * (share or 0):.1f} %")
     unmapped = result.unmapped
     if unmapped.height:
-        report.lines.append(f"  unmapped values ({unmapped.height}; value: rows):")
-        for variable, column, value, rows in unmapped.head(SHOWN).iter_rows():
-            report.lines.append(f"    {variable} <- {column}: {value!r}: {rows}")
+        report.lines.append(f"  unmapped values ({unmapped.height}; value: rows, first rows):")
+        for variable, column, value, rows, first in unmapped.head(SHOWN).iter_rows():
+            report.lines.append(f"    {variable} <- {column}: {value!r}: {rows} (rows {first})")
         if unmapped.height > SHOWN:
             report.lines.append(f"    ... and {unmapped.height - SHOWN} more")
     # The harmonized gate's own rule (its share, but at least a few rows allowed), so the

@@ -16,7 +16,7 @@ import polars as pl
 
 from ctdc_assets.quality.evaluate import run_suite
 from ctdc_assets.quality.gx_executor import GXExecutor
-from ctdc_assets.quality.results import GateResult, percent_text
+from ctdc_assets.quality.results import GateResult, percent_text, short
 from ctdc_assets.quality.suite_model import Severity
 from ctdc_assets.quality.suites import EXPECTATIONS_DIR, harmonized_suite, merged_suite
 
@@ -110,6 +110,48 @@ def unmapped_table(
     )
 
 
+#: Unmapped values listed in the check and the report (most frequent first); all of them
+#: are in `ctdc findings`.
+LISTED_UNMAPPED_VALUES = 50
+
+
+def unmapped_listing(
+    unmapped: pl.DataFrame, identifiers: Collection[str], allowed: Collection[str]
+) -> list[list[str]]:
+    """The unmapped values as the UI and the report show them, a header row and one row
+    each: column, value (redacted: only `ctdc findings` and the terminal show the
+    text), variables, rows, first rows, new or not."""
+    if "new" not in unmapped.columns:
+        unmapped = unmapped.with_columns(new=pl.lit(None, pl.Boolean))
+    # One source value can feed several variables (an age: ageBroad and majorityStatus).
+    ordered = (
+        unmapped.group_by("source_column", "source_value", maintain_order=True)
+        .agg(
+            pl.col("variable").unique(maintain_order=True).str.join(", "),
+            pl.col("rows", "first_rows", "new").first(),
+        )
+        .sort(["new", "rows"], descending=[True, True], nulls_last=True, maintain_order=True)
+    )
+    header = ["source column", "value", "variables", "rows", "first rows", "new"]
+    listing = [
+        [
+            column,
+            "(identifier column)" if column in identifiers else short(value, allowed),
+            variables,
+            f"{rows:,}",
+            first or "–",
+            "–" if is_new is None else ("new" if is_new else "seen before"),
+        ]
+        for column, value, variables, rows, first, is_new in ordered.head(
+            LISTED_UNMAPPED_VALUES
+        ).iter_rows()
+    ]
+    if ordered.height > LISTED_UNMAPPED_VALUES:
+        more = ordered.height - LISTED_UNMAPPED_VALUES
+        listing.append([f"… {more:,} more", *[""] * (len(header) - 1)])
+    return [header, *listing]
+
+
 def run_harmonized_gate(
     frame: pl.DataFrame | pl.LazyFrame,
     *,
@@ -147,6 +189,10 @@ def run_harmonized_gate(
         known_words=crosswalk.known_columns() if crosswalk is not None else (),
         gx=gx,
     )
+    if unmapped is not None and unmapped.height:
+        identifiers = set(getattr(crosswalk, "identifiers", ()))
+        allowed = crosswalk.known_columns() if crosswalk is not None else ()
+        result.listings["unmapped values"] = unmapped_listing(unmapped, identifiers, allowed)
     result.notes += [
         f"{var}: {n:,} of {rows:,} rows ({percent_text(100 * share)}) had a source value "
         f"the crosswalk could not map, recorded as missing (limit {percent_text(100 * limit)})"

@@ -11,6 +11,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tabulate import tabulate
+
 from ctdc_assets.quality.suite_model import Severity, Status
 from ctdc_assets.redaction import redact
 
@@ -91,6 +93,9 @@ class GateResult:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # facts for users, e.g. unmapped shares
+    # Tables of the facts behind the verdict, redacted when made (the unmapped values):
+    # title -> [header, *rows], cells as shown (lists: JSON metadata sorts mapping keys).
+    listings: dict[str, list[list[str]]] = field(default_factory=dict)
 
     @property
     def evaluated(self) -> int:
@@ -166,6 +171,35 @@ class GateResult:
             )
         return "\n".join(lines)
 
+    def expectations_markdown(self) -> str:
+        """Every expectation, one row each, failures first: what the gate checked."""
+        order = {"error": 0, "failed": 1, "skipped": 2, "passed": 3}
+        rank = {"critical": 0, "warning": 1}
+        rows = []
+        for o in sorted(
+            self.outcomes, key=lambda o: (order.get(o.status, 9), rank.get(o.severity, 9))
+        ):
+            where = ", ".join(o.columns) or "(table)"
+            rows.append(
+                [
+                    o.id if o.table == "main" else f"{o.table}: {o.id}",
+                    where,
+                    o.severity,
+                    o.status,
+                    f"{o.unexpected:,}" if o.unexpected is not None else "–",
+                    percent_text(o.percent) or "–",
+                    ", ".join(str(r) for r in o.rows[:5]) or "–",
+                ]
+            )
+        head = ["expectation", "column", "severity", "result", "unexpected", "share", "first rows"]
+        return _table(head, rows)
+
+    def listings_markdown(self) -> str:
+        """The `listings` tables, each under its title."""
+        return "\n\n".join(
+            f"**{title}**\n\n" + _listing(rows) for title, rows in self.listings.items() if rows
+        )
+
     def to_markdown(self, heading_level: int = 3) -> str:
         """A section of the quality report for this gate."""
         verdict = (
@@ -182,6 +216,8 @@ class GateResult:
             "",
             self.failures_markdown(),
         ]
+        if self.listings:
+            parts += ["", self.listings_markdown()]
         if self.skipped:
             parts += ["", "Not evaluated: " + "; ".join(f"{o.id} ({o.note})" for o in self.skipped)]
         if self.notes:
@@ -198,6 +234,7 @@ class GateResult:
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "notes": list(self.notes),
+            "listings": {title: [list(r) for r in rows] for title, rows in self.listings.items()},
             "outcomes": [
                 {
                     k: list(v) if isinstance(v, tuple) else v
@@ -223,6 +260,7 @@ class GateResult:
             seconds=data.get("seconds", 0.0),
             timings=dict(data.get("timings", {})),
             notes=list(data.get("notes", [])),
+            listings=dict(data.get("listings", {})),
         )
 
     def to_check_result(
@@ -240,11 +278,15 @@ class GateResult:
             "warnings": dg.MetadataValue.int(len(self.warnings)),
             "skipped": dg.MetadataValue.int(len(self.skipped)),
             "failures": dg.MetadataValue.md(self.failures_markdown()),
+            "expectations": dg.MetadataValue.md(self.expectations_markdown()),
             "seconds": dg.MetadataValue.float(round(self.seconds, 3)),
             "result": dg.MetadataValue.json(self.to_dict()),
         }
         if self.source_file:
             metadata["source_file"] = dg.MetadataValue.text(self.source_file)
+        for title, rows in self.listings.items():
+            if rows:
+                metadata[title.replace(" ", "_")] = dg.MetadataValue.md(_listing(rows))
         if self.notes:
             metadata["notes"] = dg.MetadataValue.md("\n".join(f"- {md(n)}" for n in self.notes))
         severity = dg.AssetCheckSeverity.ERROR if not self.passed else dg.AssetCheckSeverity.WARN
@@ -256,6 +298,16 @@ class GateResult:
             asset_key=asset_key,
             check_name=check_name,
         )
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table; cells escaped, kept as text (row lists like `12, 40` too)."""
+    cells = [[md(cell) for cell in row] for row in rows]
+    return tabulate(cells, headers=head, tablefmt="github", disable_numparse=True)
+
+
+def _listing(rows: list[list[str]]) -> str:
+    return _table(rows[0], rows[1:])
 
 
 def percent_text(value: float | None) -> str:

@@ -57,4 +57,6 @@ PUBLISHED_RECORDS = Table("release", "published_records")
 
 HARMONIZE_COUNTS = Table("audit", "harmonize_counts")
 UNMAPPED = Table("audit", "unmapped")
+#: Every unmapped value of every delivery harmonized, to tell a new one from a known one.
+UNMAPPED_SEEN = Table("audit", "unmapped_seen")
 FINDINGS = Table("audit", "findings")

@@ -145,6 +145,7 @@ def test_a_one_row_typo_is_a_warning_naming_its_variable(
             "source_column": ["victim_gender"],
             "source_value": ["Mle"],
             "rows": [1],
+            "first_rows": ["17"],
         }
     )
     result = run_harmonized_gate(
@@ -153,8 +154,16 @@ def test_a_one_row_typo_is_a_warning_naming_its_variable(
     assert result.passed
     (warning,) = [o for o in result.warnings if o.id == "unmapped.any"]
     assert "gender" in warning.rows
-    assert result.to_check_result().severity.value == "WARN"
-    assert "Mle" not in result.summary()  # the value itself: `ctdc findings`, the terminal
+    check = result.to_check_result()
+    assert check.severity.value == "WARN"
+    # The check's table and the report name column, rows and first row; the value only
+    # by its shape (the text itself: `ctdc findings`, the terminal).
+    listed = check.metadata["unmapped_values"].value
+    (line,) = [row for row in listed.splitlines() if "victim_gender" in row]
+    assert "| 1 " in line and "| 17 " in line and "<redacted: 3 chars, letters>" in line
+    assert line in result.to_markdown()
+    for shown in (result.summary(), listed, result.to_markdown()):
+        assert "Mle" not in shown
 
 
 @pytest.mark.skipif(not REFERENCE.exists(), reason="reference sample not available")
