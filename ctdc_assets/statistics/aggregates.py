@@ -29,7 +29,7 @@ The tables' definitions (`table_specs`, `people`, `about_tables`) are in `tables
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from math import fsum
 from typing import TYPE_CHECKING
 
@@ -118,7 +118,7 @@ def _cube(base: pl.LazyFrame, spec: TableSpec, std: Standard) -> pl.LazyFrame:
     counted = (
         base.group_by(by)
         .agg(pl.len().alias("count"), key.sum().alias("key_sum"), *sums)
-        .with_columns(pl.exclude(by).cast(pl.Int64), pl.col(by).cast(pl.String))
+        .with_columns(pl.exclude(by).cast(pl.Int64))
         .cache()
     )
     finest = counted.select(*by, "count", "key_sum")
@@ -136,19 +136,38 @@ def _cube(base: pl.LazyFrame, spec: TableSpec, std: Standard) -> pl.LazyFrame:
                 for v, label in values.items()
             ]
         ).filter(pl.col("count") > 0)  # zero counts are not listed
+    multi_column = multi.column if multi is not None else None
+
+    def summed(source: pl.LazyFrame, kept: Collection[str]) -> pl.LazyFrame:
+        group = [d.column for d in dims if d.column in kept or d.kind == "fixed"]
+        return source.group_by(group).agg(pl.col("count", "key_sum").sum())
+
+    # With `sets`, each crossing is summed from the smallest published crossing that
+    # holds it (and is multi-response iff it is) instead of from the finest groups:
+    # the same integer sums, from far fewer rows (drill-down cube at 1M records,
+    # 1.40 -> 0.80 s, measured with categorical keys).
+    nodes: list[tuple[frozenset[str], pl.LazyFrame]] = []
+    for top in dict.fromkeys(frozenset(t) for t in spec.sets):
+        plain = top - {multi_column}
+        nodes.append((plain, summed(finest, plain).cache()))
+        if multi_column in top:
+            assert finest_multi is not None
+            nodes.append((top, summed(finest_multi, top).cache()))
     parts = []
     for keep in itertools.product((True, False), repeat=len(free)):
         kept = {d.column for d, k in zip(free, keep, strict=True) if k}
         if spec.sets and not any(kept <= set(top) for top in spec.sets):
             continue  # a crossing not published (too fine to be useful once protected)
-        source = finest_multi if multi is not None and multi.column in kept else finest
+        is_multi = multi_column in kept
+        source = finest_multi if is_multi else finest
+        held = [n for n in nodes if kept <= n[0] and (multi_column in n[0]) == is_multi]
+        if held:
+            source = min(held, key=lambda n: len(n[0]))[1]
         assert source is not None
-        group = [d.column for d in dims if d.column in kept or d.kind == "fixed"]
         parts.append(
-            source.group_by(group)
-            .agg(pl.col("count", "key_sum").sum())
+            summed(source, kept)
             .with_columns([pl.lit(ALL).alias(d.column) for d in free if d.column not in kept])
-            .select(*[d.column for d in dims], "count", "key_sum")
+            .select(*[pl.col(d.column).cast(pl.String) for d in dims], "count", "key_sum")
         )
     return pl.concat(parts)
 
@@ -281,15 +300,15 @@ def compute_with_figures(
     std = load_standard()
     if cell_key is not None and CELL_RECORD_KEY not in victims.columns:
         raise ValueError(f"the cell-key method needs the records' {CELL_RECORD_KEY} column")
-    base = people(victims, std).lazy()
+    # Grouped on categorical codes, not text: the cubes' group-bys take half the time
+    # (1M records: the drill-down's first grouping 0.41 -> 0.21 s).
+    base = people(victims, std).with_columns(pl.col(pl.String).cast(pl.Categorical)).lazy()
     specs = table_specs(std)
-    cubes = pl.collect_all([_cube(base, spec, std) for spec in specs])
-    raw = {spec.name: cube for spec, cube in zip(specs, cubes, strict=True)}
+    drill = dashboard_spec() if cell_key is not None else None
+    counted = [*specs, drill] if drill is not None else specs
+    cubes = pl.collect_all([_cube(base, spec, std) for spec in counted])
+    raw = {spec.name: cube for spec, cube in zip(counted, cubes, strict=True)}
     ptable = None
-    drill = None
-    if cell_key is not None:
-        drill = dashboard_spec()
-        [raw[drill.name]] = pl.collect_all([_cube(base, drill, std)])
     # imported here: the audit's recount imports this package and must not see it
     from ctdc_assets.statistics import cellkey
 

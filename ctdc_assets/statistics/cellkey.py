@@ -165,26 +165,23 @@ def properties(table: pl.DataFrame, params: CellKeyParams) -> dict[str, float | 
 
 
 def perturb(cells: pl.DataFrame, table: pl.DataFrame, params: CellKeyParams) -> pl.Series:
-    """Published counts of cells with true `count` and `key_sum` (sum of record keys)."""
-    rows = table.select(pl.col("count").alias("_row"), "key_from", "perturbation").sort("key_from")
-    looked = (
-        cells.select(
-            pl.int_range(pl.len()).alias("_i"),
-            pl.col("count").clip(upper_bound=params.last_count).alias("_row"),
-            (pl.col("key_sum") % KEY_RANGE).alias("_key"),
-            pl.col("count"),
-        )
-        .sort("_key")
-        .join_asof(
-            rows,
-            left_on="_key",
-            right_on="key_from",
-            by="_row",
-            strategy="backward",
-            check_sortedness=False,  # both sorted by key, so within each count too
-        )
-        .sort("_i")
-    )
-    if looked["perturbation"].null_count():
+    """Published counts of cells with true `count` and `key_sum` (sum of record keys).
+
+    Per ptable row (a dozen), a binary search of the row's key intervals: no sort of
+    the cells (the drill-down's 925k cells at 1M records: 0.30 s as a sorted as-of
+    join, 0.04 s so)."""
+    counts = cells.get_column("count").to_numpy()
+    keys = (cells.get_column("key_sum") % KEY_RANGE).to_numpy()
+    row = np.minimum(counts, params.last_count)
+    perturbation = np.zeros(len(counts), dtype=np.int64)
+    found = np.zeros(len(counts), dtype=bool)
+    for (n,), part in table.sort("key_from").group_by("count", maintain_order=True):
+        starts = part.get_column("key_from").to_numpy()
+        here = np.flatnonzero(row == n)
+        at = np.searchsorted(starts, keys[here], side="right") - 1
+        inside = at >= 0
+        perturbation[here[inside]] = part.get_column("perturbation").to_numpy()[at[inside]]
+        found[here[inside]] = True
+    if not found.all():
         raise RuntimeError("cell key: a cell key fell outside the perturbation table")
-    return (looked["count"] + looked["perturbation"]).rename("count")
+    return pl.Series("count", counts + perturbation, dtype=pl.Int64)
